@@ -1,0 +1,88 @@
+"""The versioned message envelope that chains the steps, as JSON on the queues.
+
+A message names the run and the step to do; everything a step needs beyond that is on the run
+record (`shared/runs.py`) or in `payload`. Parsing is strict: an unknown schema or a malformed
+message raises `InvalidMessage` with a reason, and the trigger sends it to the poison path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "driftline.step/1"
+TRIGGER_KINDS = ("push", "upload", "drift", "timer", "manual", "feedback")
+
+
+class InvalidMessage(ValueError):
+    """The message cannot be processed; `run_id` is set when it could be read, to record it there."""
+
+    def __init__(self, reason: str, run_id: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.run_id = run_id
+
+
+def new_traceparent() -> str:
+    """A W3C traceparent for a new trace, so one run can be followed across steps and logs."""
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+@dataclass(frozen=True)
+class StepMessage:
+    run_id: str
+    step: str
+    model: str
+    trigger: dict[str, Any]
+    reason: str
+    trace: str = field(default_factory=new_traceparent)
+    attempt: int = 1
+    payload: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    def next(self, step: str, payload: dict[str, Any] | None = None) -> "StepMessage":
+        """The message for the following step of the same run, keeping trigger, reason and trace."""
+        return StepMessage(
+            run_id=self.run_id,
+            step=step,
+            model=self.model,
+            trigger=self.trigger,
+            reason=self.reason,
+            trace=self.trace,
+            payload=dict(payload or {}),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "StepMessage":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InvalidMessage(f"message is not JSON ({error}).") from None
+        if not isinstance(data, dict):
+            raise InvalidMessage("message is not a JSON object.")
+        run_id = data.get("run_id") if isinstance(data.get("run_id"), str) else None
+        schema = data.get("schema")
+        if schema != SCHEMA:
+            raise InvalidMessage(f"unknown message schema {schema!r}; this app reads {SCHEMA!r}.", run_id)
+        problems = [
+            f"{name} must be a non-empty string"
+            for name in ("run_id", "step", "model", "reason", "trace")
+            if not isinstance(data.get(name), str) or not data.get(name)
+        ]
+        if not isinstance(data.get("trigger"), dict) or data["trigger"].get("kind") not in TRIGGER_KINDS:
+            problems.append(f"trigger must be an object whose kind is one of {', '.join(TRIGGER_KINDS)}")
+        if not isinstance(data.get("payload", {}), dict):
+            problems.append("payload must be an object")
+        if not isinstance(data.get("attempt", 1), int):
+            problems.append("attempt must be an integer")
+        unknown = sorted(set(data) - {f for f in cls.__dataclass_fields__})
+        if unknown:
+            problems.append(f"unknown fields {', '.join(unknown)}")
+        if problems:
+            raise InvalidMessage("malformed message: " + "; ".join(problems) + ".", run_id)
+        return cls(**data)

@@ -1,0 +1,248 @@
+"""Run state and step idempotency: `runs/<run_id>.json`, changed only with ETag conditions.
+
+A run is one pass through a plan (see `shared/chain.py`). Each step is keyed by (run id, step):
+- `begin_step` marks it running, or says the step already finished (a redelivered message), in
+  which case the trigger acknowledges the message without doing the work again;
+- `complete_step` records the outputs and enqueues the next step of the plan;
+- `stop_run` ends the run with a status and a reason (failed gate, rejection, bad message).
+
+Order matters for crash safety: the outputs are recorded before the next message is sent, and a
+redelivered message for a finished step re-sends the next message if the next step never began,
+so a worker killed between the two writes neither loses the chain nor repeats the step's work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import chain, names
+from shared.messages import StepMessage
+from shared.storage import Conflict, Storage
+
+FINAL = ("succeeded", "failed", "rejected", "skipped")
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def run_blob(run_id: str) -> str:
+    return f"{run_id}.json"
+
+
+def run_id_for(*parts: str) -> str:
+    """A deterministic run id from what started it (e.g. a webhook delivery id), so a repeated
+    event maps to the same run and cannot start a second one."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def get_run(storage: Storage, run_id: str) -> dict[str, Any] | None:
+    document = storage.read_json(names.RUNS, run_blob(run_id))
+    return None if document is None else document.value
+
+
+def start_run(
+    storage: Storage,
+    *,
+    plan: str,
+    model: str,
+    trigger: dict[str, Any],
+    reason: str,
+    payload: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    status: str = "running",
+) -> tuple[str, bool]:
+    """Create the run record and enqueue its first step. Returns (run_id, created).
+
+    With a deterministic `run_id`, a second start of the same event returns created=False and
+    sends nothing. With status="waiting" (e.g. waiting for CI) the record is made but no step is
+    sent; `release_run` sends it later.
+    """
+    if plan not in chain.PLANS:
+        raise ValueError(f"unknown plan {plan!r}; expected one of {', '.join(chain.PLANS)}")
+    run_id = run_id or new_run_id()
+    first = chain.first_step(plan)
+    message = StepMessage(run_id=run_id, step=first, model=model, trigger=trigger, reason=reason,
+                          payload=dict(payload or {}))
+    record = {
+        "run_id": run_id,
+        "model": model,
+        "plan": plan,
+        "steps_planned": list(chain.PLANS[plan]),
+        "trigger": trigger,
+        "reason": reason,
+        "trace": message.trace,
+        "status": status,
+        "created": utcnow(),
+        "updated": utcnow(),
+        "steps": {},
+        "events": [{"at": utcnow(), "step": None, "status": status, "detail": reason}],
+        "first_message": message.to_json(),
+    }
+    try:
+        storage.create_json(names.RUNS, run_blob(run_id), record)
+    except Conflict:
+        return run_id, False
+    if status == "running":
+        _send(storage, message)
+    return run_id, True
+
+
+def release_run(storage: Storage, run_id: str, detail: str) -> bool:
+    """Start a run that was waiting (for CI); returns False if it was not waiting."""
+    released = {"value": False}
+
+    def change(run):
+        released["value"] = run is not None and run["status"] == "waiting"
+        if released["value"]:
+            _event(run, None, "running", detail)
+            run["status"] = "running"
+        return run
+
+    run = storage.update_json(names.RUNS, run_blob(run_id), change)
+    if released["value"]:
+        _send(storage, StepMessage.from_json(run["first_message"]))
+    return released["value"]
+
+
+@dataclass(frozen=True)
+class Begin:
+    proceed: bool
+    run: dict[str, Any] | None
+    why: str = ""
+
+
+def begin_step(storage: Storage, message: StepMessage) -> Begin:
+    """Mark the step running; proceed=False when it already finished or the run is over."""
+    outcome: dict[str, Any] = {}
+
+    def change(run):
+        if run is None:
+            outcome.update(proceed=False, why=f"run {message.run_id} does not exist")
+            return run
+        step = run["steps"].get(message.step, {})
+        if step.get("status") in FINAL:
+            outcome.update(proceed=False, why=f"step {message.step} already {step['status']}")
+            return run
+        if run["status"] in FINAL:
+            outcome.update(proceed=False, why=f"run already {run['status']}")
+            return run
+        outcome.update(proceed=True, why="")
+        step.update(status="running", started=utcnow(), attempts=step.get("attempts", 0) + 1)
+        run["steps"][message.step] = step
+        run["status"] = "running"
+        run["updated"] = utcnow()
+        _event(run, message.step, "running", f"attempt {step['attempts']}")
+        return run
+
+    if storage.read_json(names.RUNS, run_blob(message.run_id)) is None:
+        return Begin(False, None, f"run {message.run_id} does not exist")
+    run = storage.update_json(names.RUNS, run_blob(message.run_id), change)
+    if not outcome["proceed"] and run is not None:
+        _resend_next_if_lost(storage, run, message)
+    return Begin(outcome["proceed"], run, outcome["why"])
+
+
+def complete_step(
+    storage: Storage,
+    message: StepMessage,
+    outputs: dict[str, Any],
+    *,
+    status: str = "succeeded",
+    detail: str = "",
+    wait: bool = False,
+) -> str | None:
+    """Record the step's outputs and enqueue the next step of the plan; returns its name.
+
+    A following step without a queue (approval) pauses the run when wait=True (status "waiting",
+    nothing sent; the approve call resumes it) and is recorded as skipped otherwise.
+    """
+    plan = get_run(storage, message.run_id)["plan"]
+    following = chain.next_step(plan, message.step)
+    skipped = None
+    if following is not None and chain.QUEUE_FOR_STEP[following] is None and not wait:
+        skipped, following = following, chain.next_step(plan, following)
+
+    def change(run):
+        step = run["steps"].setdefault(message.step, {})
+        step.update(status=status, finished=utcnow(), outputs=outputs, detail=detail)
+        if "started" in step:
+            step["duration_s"] = _seconds_between(step["started"], step["finished"])
+        _event(run, message.step, status, detail)
+        if skipped is not None:
+            run["steps"][skipped] = {"status": "skipped", "finished": utcnow(), "detail": "not required"}
+            _event(run, skipped, "skipped", "not required")
+        if wait:
+            run["status"] = "waiting"
+        elif following is None:
+            run["status"] = "succeeded"
+        run["updated"] = utcnow()
+        return run
+
+    storage.update_json(names.RUNS, run_blob(message.run_id), change)
+    if wait or following is None:
+        return None
+    _send(storage, message.next(following, {**message.payload, **outputs}))
+    return following
+
+
+def stop_run(storage: Storage, run_id: str, step: str | None, status: str, reason: str) -> None:
+    """End the run (failed, rejected, skipped) with the reason recorded on the run and step."""
+
+    def change(run):
+        if run is None:
+            return None
+        if step is not None:
+            entry = run["steps"].setdefault(step, {})
+            entry.update(status=status, finished=utcnow(), detail=reason)
+        run["status"] = status
+        run["updated"] = utcnow()
+        _event(run, step, status, reason)
+        return run
+
+    if storage.read_json(names.RUNS, run_blob(run_id)) is not None:
+        storage.update_json(names.RUNS, run_blob(run_id), change)
+
+
+def _resend_next_if_lost(storage: Storage, run: dict[str, Any], message: StepMessage) -> None:
+    step = run["steps"].get(message.step, {})
+    if step.get("status") != "succeeded" or run["status"] in FINAL or run["status"] == "waiting":
+        return
+    following = chain.next_step(run["plan"], message.step)
+    while following is not None and run["steps"].get(following, {}).get("status") == "skipped":
+        following = chain.next_step(run["plan"], following)
+    if following is None or following in run["steps"] or chain.QUEUE_FOR_STEP[following] is None:
+        return
+    _send(storage, message.next(following, {**message.payload, **step.get("outputs", {})}))
+
+
+def _send(storage: Storage, message: StepMessage) -> None:
+    queue = chain.QUEUE_FOR_STEP[message.step]
+    if queue is None:
+        raise ValueError(f"step {message.step!r} is not carried by a queue")
+    storage.send(queue, message.to_json())
+
+
+def _event(run: dict[str, Any], step: str | None, status: str, detail: str) -> None:
+    run["events"].append({"at": utcnow(), "step": step, "status": status, "detail": detail})
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+
+
+def poison(storage: Storage, queue: str, body: str, reason: str, run_id: str | None = None) -> None:
+    """Move a message that cannot be processed to `<queue>-poison` with the reason, and record the
+    reason on its run when the run is known. Nothing is lost: the original body is kept."""
+    storage.send(f"{queue}-poison", json.dumps({"reason": reason, "queue": queue, "at": utcnow(), "body": body}))
+    if run_id:
+        stop_run(storage, run_id, None, "failed", f"bad message on {queue}: {reason}")

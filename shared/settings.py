@@ -1,0 +1,181 @@
+"""One typed settings object, read from app settings (environment variables), validated at start.
+
+Every setting the app reads is here, with its default; `local.settings.example.json` lists them all.
+A bad value raises `SettingsError` naming the setting and saying what is expected.
+
+Container and queue names are fixed (see `shared/names.py`) rather than settings: the trigger
+bindings name them too, and two places that must agree are safer as one constant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """An app setting is missing or malformed; the message names it and what is expected."""
+
+
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+@dataclass(frozen=True)
+class StorageConnection:
+    """How to reach the storage account: a connection string, or service URIs with an identity.
+
+    Mirrors the Functions host: `AzureWebJobsStorage` holds a connection string (including
+    `UseDevelopmentStorage=true`), or `AzureWebJobsStorage__accountName` /
+    `AzureWebJobsStorage__blobServiceUri` + `__queueServiceUri` select identity-based access
+    with DefaultAzureCredential (managed identity in Azure, your az login locally).
+    """
+
+    connection_string: str | None = None
+    blob_service_uri: str | None = None
+    queue_service_uri: str | None = None
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageConnection
+    model_name: str = "driftline-model"
+    target_column: str = "label"
+    training_entry_point: str | None = None
+    training_params: Mapping[str, Any] = field(default_factory=dict)
+    drift_config: Mapping[str, Any] = field(default_factory=dict)
+    approval_required: bool = False
+    approval_ttl_hours: float = 72.0
+    quality_tolerance: float = 0.01
+    latency_budget_ms: float = 50.0
+    integration_tests: str | None = None
+    canary_percent: int = 0
+    canary_max_error_rate: float = 0.05
+    canary_min_requests: int = 100
+    notify_url: str | None = None
+    notify_secret: str | None = None
+    github_secret: str | None = None
+    ado_secret: str | None = None
+    branches: tuple[str, ...] = ("main",)
+    routing_file: str = "routing.toml"
+    wait_for_ci: bool = False
+    retrain_coalesce_seconds: int = 60
+    step_timeout_minutes: int = 60
+    retention_days: int = 30
+    scoring_log_batch: int = 100
+    webhook_max_age_seconds: int = 600
+    webhook_max_bytes: int = 5 * 1024 * 1024
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = env.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = _text(env, name, None)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}.")
+
+
+def _number(env: Mapping[str, str], name: str, default, kind, low=None, high=None):
+    value = _text(env, name, None)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind.__name__}, got {value!r}.") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise SettingsError(f"{name} must be {bounds}, got {value!r}.")
+    return number
+
+
+def _json_object(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    value = _text(env, name, None)
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"{name} must be a JSON object, got invalid JSON ({error.msg}).") from None
+    if not isinstance(parsed, dict):
+        raise SettingsError(f"{name} must be a JSON object, got {type(parsed).__name__}.")
+    return parsed
+
+
+def _entry_point(env: Mapping[str, str], name: str) -> str | None:
+    value = _text(env, name, None)
+    if value is not None and (value.count(":") != 1 or not all(value.split(":"))):
+        raise SettingsError(f"{name} must look like 'package.module:function', got {value!r}.")
+    return value
+
+
+def storage_connection(env: Mapping[str, str], prefix: str = STORAGE_SETTING) -> StorageConnection:
+    connection_string = _text(env, prefix, None)
+    if connection_string is not None:
+        return StorageConnection(connection_string=connection_string)
+    account = _text(env, f"{prefix}__accountName", None)
+    if account is not None:
+        return StorageConnection(
+            blob_service_uri=f"https://{account}.blob.core.windows.net",
+            queue_service_uri=f"https://{account}.queue.core.windows.net",
+        )
+    blob_uri = _text(env, f"{prefix}__blobServiceUri", None)
+    queue_uri = _text(env, f"{prefix}__queueServiceUri", None)
+    if blob_uri and queue_uri:
+        return StorageConnection(blob_service_uri=blob_uri, queue_service_uri=queue_uri)
+    raise SettingsError(
+        f"{prefix} is not set: give a connection string (UseDevelopmentStorage=true for Azurite), "
+        f"or {prefix}__accountName, or both {prefix}__blobServiceUri and {prefix}__queueServiceUri."
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raises SettingsError on the first bad one."""
+    env = os.environ if env is None else env
+    branches = tuple(b.strip() for b in (_text(env, "DRIFTLINE_BRANCHES", "main") or "").split(",") if b.strip())
+    if not branches:
+        raise SettingsError("DRIFTLINE_BRANCHES must list at least one branch, e.g. 'main'.")
+    return Settings(
+        storage=storage_connection(env),
+        model_name=_text(env, "DRIFTLINE_MODEL_NAME", "driftline-model"),
+        target_column=_text(env, "DRIFTLINE_TARGET_COLUMN", "label"),
+        training_entry_point=_entry_point(env, "DRIFTLINE_TRAINING_ENTRY_POINT"),
+        training_params=_json_object(env, "DRIFTLINE_TRAINING_PARAMS"),
+        drift_config=_json_object(env, "DRIFTLINE_DRIFT_CONFIG"),
+        approval_required=_bool(env, "DRIFTLINE_APPROVAL_REQUIRED", False),
+        approval_ttl_hours=_number(env, "DRIFTLINE_APPROVAL_TTL_HOURS", 72.0, float, 0.01),
+        quality_tolerance=_number(env, "DRIFTLINE_QUALITY_TOLERANCE", 0.01, float, 0.0, 1.0),
+        latency_budget_ms=_number(env, "DRIFTLINE_LATENCY_BUDGET_MS", 50.0, float, 0.001),
+        integration_tests=_entry_point(env, "DRIFTLINE_INTEGRATION_TESTS"),
+        canary_percent=_number(env, "DRIFTLINE_CANARY_PERCENT", 0, int, 0, 100),
+        canary_max_error_rate=_number(env, "DRIFTLINE_CANARY_MAX_ERROR_RATE", 0.05, float, 0.0, 1.0),
+        canary_min_requests=_number(env, "DRIFTLINE_CANARY_MIN_REQUESTS", 100, int, 1),
+        notify_url=_text(env, "DRIFTLINE_NOTIFY_URL", None),
+        notify_secret=_text(env, "DRIFTLINE_NOTIFY_SECRET", None),
+        github_secret=_text(env, "DRIFTLINE_GITHUB_SECRET", None),
+        ado_secret=_text(env, "DRIFTLINE_ADO_SECRET", None),
+        branches=branches,
+        routing_file=_text(env, "DRIFTLINE_ROUTING_FILE", "routing.toml"),
+        wait_for_ci=_bool(env, "DRIFTLINE_WAIT_FOR_CI", False),
+        retrain_coalesce_seconds=_number(env, "DRIFTLINE_RETRAIN_COALESCE_SECONDS", 60, int, 0),
+        step_timeout_minutes=_number(env, "DRIFTLINE_STEP_TIMEOUT_MINUTES", 60, int, 1),
+        retention_days=_number(env, "DRIFTLINE_RETENTION_DAYS", 30, int, 1),
+        scoring_log_batch=_number(env, "DRIFTLINE_SCORING_LOG_BATCH", 100, int, 1),
+        webhook_max_age_seconds=_number(env, "DRIFTLINE_WEBHOOK_MAX_AGE_SECONDS", 600, int, 1),
+        webhook_max_bytes=_number(env, "DRIFTLINE_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, int, 1024),
+    )

@@ -1,0 +1,35 @@
+"""Shared fixtures: one real Azurite per test session, on free ports, in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.azurite import Azurite
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> Iterator[Azurite]:
+    with Azurite(tmp_path_factory.mktemp("azurite")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def connection_string(azurite: Azurite) -> str:
+    return azurite.endpoints.connection_string
+
+
+@pytest.fixture
+def storage_env(connection_string: str, monkeypatch) -> str:
+    """Point the app's settings at the session Azurite; returns the connection string."""
+    monkeypatch.setenv("AzureWebJobsStorage", connection_string)
+    return connection_string
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for names, so tests sharing one Azurite do not see each other."""
+    return uuid.uuid4().hex[:8]

@@ -1,0 +1,94 @@
+"""Run state and step idempotency on a real Azurite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared import names, runs
+from shared.messages import InvalidMessage, StepMessage
+from shared.settings import StorageConnection
+from shared.storage import Storage
+
+
+@pytest.fixture
+def storage(connection_string: str, unique: str) -> Storage:
+    return Storage.connect(StorageConnection(connection_string=connection_string))
+
+
+def drain(storage: Storage, queue: str) -> list[StepMessage]:
+    client = storage.queue(queue)
+    found = []
+    for raw in client.receive_messages(messages_per_page=32, visibility_timeout=1):
+        found.append(StepMessage.from_json(raw.content))
+        client.delete_message(raw)
+    return found
+
+
+def test_same_event_starts_one_run(storage: Storage, unique: str):
+    run_id = runs.run_id_for("github", unique)
+    trigger = {"kind": "push", "commit": "abc"}
+    first = runs.start_run(storage, plan="full", model="m", trigger=trigger, reason="push", run_id=run_id)
+    second = runs.start_run(storage, plan="full", model="m", trigger=trigger, reason="push", run_id=run_id)
+    assert first == (run_id, True) and second == (run_id, False)
+    sent = [m for m in drain(storage, names.RETRAIN_QUEUE) if m.run_id == run_id]
+    assert len(sent) == 1 and sent[0].step == "retrain"
+
+
+def test_redelivered_finished_step_does_nothing_but_repairs_a_lost_next(storage: Storage, unique: str):
+    run_id, _ = runs.start_run(storage, plan="app", model="m", trigger={"kind": "manual"}, reason="r")
+    message = next(m for m in drain(storage, names.TEST_QUEUE) if m.run_id == run_id)
+    assert runs.begin_step(storage, message).proceed
+    runs.complete_step(storage, message, {"version": 3}, wait=False)
+    deploys = [m for m in drain(storage, names.DEPLOY_QUEUE) if m.run_id == run_id]
+    assert [m.payload["version"] for m in deploys] == [3]
+    # redelivery: no second execution; the deploy step never began, so its message is sent again
+    again = runs.begin_step(storage, message)
+    assert not again.proceed and "already succeeded" in again.why
+    assert [m.step for m in drain(storage, names.DEPLOY_QUEUE) if m.run_id == run_id] == ["deploy"]
+    run = runs.get_run(storage, run_id)
+    assert run["steps"]["test"]["attempts"] == 1 and run["steps"]["test"]["outputs"] == {"version": 3}
+
+
+def test_stopped_run_refuses_further_steps(storage: Storage):
+    run_id, _ = runs.start_run(storage, plan="app", model="m", trigger={"kind": "manual"}, reason="r")
+    message = next(m for m in drain(storage, names.TEST_QUEUE) if m.run_id == run_id)
+    runs.stop_run(storage, run_id, "test", "failed", "gate failed: accuracy 0.5 < 0.9")
+    begin = runs.begin_step(storage, message)
+    assert not begin.proceed
+    assert runs.get_run(storage, run_id)["events"][-1]["detail"] == "gate failed: accuracy 0.5 < 0.9"
+
+
+def test_bad_message_goes_to_poison_with_reason(storage: Storage, unique: str):
+    run_id, _ = runs.start_run(storage, plan="app", model="m", trigger={"kind": "manual"}, reason="r")
+    body = json.dumps({"schema": "driftline.step/99", "run_id": run_id})
+    with pytest.raises(InvalidMessage) as caught:
+        StepMessage.from_json(body)
+    runs.poison(storage, names.TEST_QUEUE, body, caught.value.reason, caught.value.run_id)
+    poisoned = storage.queue(f"{names.TEST_QUEUE}-poison").receive_messages(messages_per_page=32)
+    entries = [json.loads(m.content) for m in poisoned]
+    assert any(e["body"] == body and "unknown message schema" in e["reason"] for e in entries)
+    assert runs.get_run(storage, run_id)["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("not json", "not JSON"),
+        ("[]", "not a JSON object"),
+        (json.dumps({"schema": "driftline.step/1", "run_id": "r", "step": "test", "model": "m",
+                     "reason": "x", "trace": "t", "trigger": {"kind": "bogus"}}), "trigger must be"),
+        (json.dumps({"schema": "driftline.step/1", "run_id": "r", "step": "", "model": "m",
+                     "reason": "x", "trace": "t", "trigger": {"kind": "push"}, "extra": 1}), "unknown fields extra"),
+    ],
+)
+def test_message_parsing_names_the_problem(body: str, expected: str):
+    with pytest.raises(InvalidMessage, match=expected):
+        StepMessage.from_json(body)
+
+
+def test_message_round_trip():
+    message = StepMessage(run_id="r", step="retrain", model="m", trigger={"kind": "timer"}, reason="nightly")
+    assert StepMessage.from_json(message.to_json()) == message
+    assert message.next("register", {"a": 1}).trace == message.trace
