@@ -9,6 +9,8 @@ What the rest of the app needs and nothing more:
 - containers and queues created on first use.
 
 One `Storage` per process: the SDK clients hold connection pools and are thread-safe.
+The SDK is imported when a Storage is first connected, not when this module is imported, so the
+function app's cold start does not pay for it (bench/cold_start.py measures that).
 """
 
 from __future__ import annotations
@@ -18,19 +20,13 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContainerClient
-from azure.storage.queue import (
-    QueueClient,
-    QueueServiceClient,
-    TextBase64DecodePolicy,
-    TextBase64EncodePolicy,
-)
+from typing import IO, TYPE_CHECKING, Any
 
 from shared.settings import StorageConnection
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
 
 # `UseDevelopmentStorage=true` is understood by the Functions host but not by the Python SDK.
 DEVELOPMENT_STORAGE = (
@@ -73,6 +69,9 @@ def resolve_connection_string(connection_string: str) -> str:
 
 
 def service_clients(connection: StorageConnection) -> tuple[BlobServiceClient, QueueServiceClient]:
+    from azure.storage.blob import BlobServiceClient
+    from azure.storage.queue import QueueServiceClient
+
     if connection.connection_string is not None:
         cs = resolve_connection_string(connection.connection_string)
         return BlobServiceClient.from_connection_string(cs), QueueServiceClient.from_connection_string(cs)
@@ -99,6 +98,8 @@ class Storage:
     # -- containers and queues, created on first use -------------------------------------------
 
     def container(self, name: str) -> ContainerClient:
+        from azure.core.exceptions import ResourceExistsError
+
         client = self.blobs.get_container_client(name)
         key = f"container:{name}"
         if key not in self._ready:
@@ -111,6 +112,9 @@ class Storage:
         return client
 
     def queue(self, name: str) -> QueueClient:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
         client = self.queues.get_queue_client(
             name,
             message_encode_policy=TextBase64EncodePolicy(),
@@ -130,6 +134,8 @@ class Storage:
 
     def get_bytes(self, container: str, name: str) -> tuple[bytes, str]:
         """The blob's content and ETag; raises NotFound."""
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             downloader = self.container(container).get_blob_client(name).download_blob()
         except ResourceNotFoundError:
@@ -138,6 +144,8 @@ class Storage:
 
     def open_stream(self, container: str, name: str) -> IO[bytes]:
         """A read-only file-like object streaming the blob in chunks (never loads it whole)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             downloader = self.container(container).get_blob_client(name).download_blob()
         except ResourceNotFoundError:
@@ -159,6 +167,8 @@ class Storage:
 
         Returns the new ETag; raises Conflict when the condition fails.
         """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
         from azure.storage.blob import ContentSettings
 
         kwargs: dict[str, Any] = {"overwrite": True, "metadata": metadata}
@@ -179,6 +189,8 @@ class Storage:
 
     def etag(self, container: str, name: str) -> str | None:
         """The blob's current ETag (one HEAD request), or None when absent."""
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             return self.container(container).get_blob_client(name).get_blob_properties().etag
         except ResourceNotFoundError:
@@ -195,6 +207,8 @@ class Storage:
         destination.start_copy_from_url(source_url, requires_sync=True)
 
     def delete(self, container: str, name: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             self.container(container).get_blob_client(name).delete_blob()
         except ResourceNotFoundError:

@@ -1,0 +1,32 @@
+"""Importing and indexing the app must stay light: the heavy data libraries load only when used."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The data libraries, and the storage SDK (about twice azure.functions' own import time), load
+# inside the code that uses them. bench/cold_start.py measures the whole import against the bare
+# azure.functions import.
+HEAVY = (
+    "pandas", "scipy", "sklearn", "pyarrow", "skops", "numpy", "jinja2",
+    "azure.storage.blob", "azure.storage.queue", "azure.identity", "requests",
+)
+
+PROBE = f"""
+import json, sys
+import function_app
+function_app.app.get_functions()
+print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+"""
+
+
+def test_importing_function_app_loads_no_heavy_library():
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
