@@ -7,6 +7,7 @@ DATALAKE = "datalake"
 MODELS = "models"
 REPORTS = "reports"
 RUNS = "runs"
+HOOKS = "hooks"  # webhook delivery records (de-duplication), CI-wait index, upload receipts
 
 LABELED_PREFIX = "labeled/"
 INCOMING_PREFIX = "incoming/"
@@ -20,5 +21,5 @@ DEPLOY_QUEUE = "deploy"
 NOTIFY_QUEUE = "notify"
 PUSH_QUEUE = "push"
 
-CONTAINERS = (DATALAKE, MODELS, REPORTS, RUNS)
+CONTAINERS = (DATALAKE, MODELS, REPORTS, RUNS, HOOKS)
 QUEUES = (RETRAIN_QUEUE, REGISTER_QUEUE, TEST_QUEUE, DEPLOY_QUEUE, NOTIFY_QUEUE, PUSH_QUEUE)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -60,12 +60,14 @@ def start_run(
     payload: dict[str, Any] | None = None,
     run_id: str | None = None,
     status: str = "running",
+    delay_seconds: int | None = None,
 ) -> tuple[str, bool]:
     """Create the run record and enqueue its first step. Returns (run_id, created).
 
     With a deterministic `run_id`, a second start of the same event returns created=False and
     sends nothing. With status="waiting" (e.g. waiting for CI) the record is made but no step is
-    sent; `release_run` sends it later.
+    sent; `release_run` sends it later. `delay_seconds` keeps the first message invisible that
+    long (uploads landing together join the run before its retrain reads the data).
     """
     if plan not in chain.PLANS:
         raise ValueError(f"unknown plan {plan!r}; expected one of {', '.join(chain.PLANS)}")
@@ -93,7 +95,7 @@ def start_run(
     except Conflict:
         return run_id, False
     if status == "running":
-        _send(storage, message)
+        _send(storage, message, delay_seconds=delay_seconds)
     return run_id, True
 
 
@@ -225,11 +227,58 @@ def _resend_next_if_lost(storage: Storage, run: dict[str, Any], message: StepMes
     _send(storage, message.next(following, {**message.payload, **step.get("outputs", {})}))
 
 
-def _send(storage: Storage, message: StepMessage) -> None:
+def _send(storage: Storage, message: StepMessage, *, delay_seconds: int | None = None) -> None:
     queue = chain.QUEUE_FOR_STEP[message.step]
     if queue is None:
         raise ValueError(f"step {message.step!r} is not carried by a queue")
-    storage.send(queue, message.to_json())
+    storage.send(queue, message.to_json(), delay_seconds=delay_seconds)
+
+
+def add_event(storage: Storage, run_id: str, detail: str) -> None:
+    """Note something on the run without changing its state (e.g. an upload joining it)."""
+
+    def change(run):
+        if run is not None:
+            _event(run, None, run["status"], detail)
+            run["updated"] = utcnow()
+        return run
+
+    if get_run(storage, run_id) is not None:
+        storage.update_json(names.RUNS, run_blob(run_id), change)
+
+
+def message_for_step(run: dict[str, Any], step: str) -> StepMessage:
+    """Rebuild the message of one step from the run record: the first message, with the outputs
+    of the steps before it merged into the payload in plan order, as `complete_step` sends it."""
+    first = StepMessage.from_json(run["first_message"])
+    payload = dict(first.payload)
+    for earlier in run["steps_planned"][: run["steps_planned"].index(step)]:
+        payload.update(run["steps"].get(earlier, {}).get("outputs", {}))
+    return first.next(step, payload)
+
+
+def resend_step(storage: Storage, run_id: str, step: str, detail: str) -> bool:
+    """Send a step's message again for a step stuck in "running" (its worker died or the message
+    was lost); restarts its clock and counts the resend on the step. False if no longer stuck."""
+    resent = {"value": False}
+
+    def change(run):
+        entry = (run or {}).get("steps", {}).get(step, {})
+        resent["value"] = run is not None and run["status"] == "running" and entry.get("status") == "running"
+        if resent["value"]:
+            entry["resent"] = entry.get("resent", 0) + 1
+            entry["started"] = utcnow()
+            run["updated"] = utcnow()
+            _event(run, step, "running", detail)
+        return run
+
+    if get_run(storage, run_id) is None:
+        return False
+    run = storage.update_json(names.RUNS, run_blob(run_id), change)
+    if resent["value"]:
+        message = message_for_step(run, step)
+        _send(storage, replace(message, attempt=run["steps"][step]["resent"] + 1))
+    return resent["value"]
 
 
 def _event(run: dict[str, Any], step: str | None, status: str, detail: str) -> None:

@@ -71,6 +71,14 @@ class Settings:
     scoring_log_batch: int = 100
     webhook_max_age_seconds: int = 600
     webhook_max_bytes: int = 5 * 1024 * 1024
+    ci_checks: tuple[str, ...] = ()
+    blob_source: str = "LogsAndContainerScan"
+    scheduled_drift: bool = False
+    scheduled_retrain: bool = False
+    sweep_enabled: bool = True
+    cleanup_enabled: bool = True
+    drift_window_hours: float = 24.0
+    step_max_retries: int = 2
 
 
 def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -97,7 +105,8 @@ def _number(env: Mapping[str, str], name: str, default, kind, low=None, high=Non
     try:
         number = kind(value)
     except ValueError:
-        raise SettingsError(f"{name} must be a {kind.__name__}, got {value!r}.") from None
+        expected = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name} must be {expected}, got {value!r}.") from None
     if (low is not None and number < low) or (high is not None and number > high):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise SettingsError(f"{name} must be {bounds}, got {value!r}.")
@@ -122,6 +131,24 @@ def _entry_point(env: Mapping[str, str], name: str) -> str | None:
     if value is not None and (value.count(":") != 1 or not all(value.split(":"))):
         raise SettingsError(f"{name} must look like 'package.module:function', got {value!r}.")
     return value
+
+
+def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (_text(env, name, "") or "").split(",") if part.strip())
+
+
+BLOB_SOURCES = ("LogsAndContainerScan", "EventGrid")
+
+
+def blob_source(env: Mapping[str, str] | None = None) -> str:
+    """How blob triggers learn of uploads. Read at import by `functions/lake.py` (the decorator
+    needs it at indexing time), so it takes only the environment and stays cheap."""
+    env = os.environ if env is None else env
+    value = _text(env, "DRIFTLINE_BLOB_SOURCE", BLOB_SOURCES[0])
+    for known in BLOB_SOURCES:
+        if value.lower() == known.lower():
+            return known
+    raise SettingsError(f"DRIFTLINE_BLOB_SOURCE must be one of {', '.join(BLOB_SOURCES)}, got {value!r}.")
 
 
 def storage_connection(env: Mapping[str, str], prefix: str = STORAGE_SETTING) -> StorageConnection:
@@ -178,4 +205,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         scoring_log_batch=_number(env, "DRIFTLINE_SCORING_LOG_BATCH", 100, int, 1),
         webhook_max_age_seconds=_number(env, "DRIFTLINE_WEBHOOK_MAX_AGE_SECONDS", 600, int, 1),
         webhook_max_bytes=_number(env, "DRIFTLINE_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, int, 1024),
+        ci_checks=_names(env, "DRIFTLINE_CI_CHECKS"),
+        blob_source=blob_source(env),
+        scheduled_drift=_bool(env, "DRIFTLINE_SCHEDULED_DRIFT", False),
+        scheduled_retrain=_bool(env, "DRIFTLINE_SCHEDULED_RETRAIN", False),
+        sweep_enabled=_bool(env, "DRIFTLINE_SWEEP_ENABLED", True),
+        cleanup_enabled=_bool(env, "DRIFTLINE_CLEANUP_ENABLED", True),
+        drift_window_hours=_number(env, "DRIFTLINE_DRIFT_WINDOW_HOURS", 24.0, float, 0.01),
+        step_max_retries=_number(env, "DRIFTLINE_STEP_MAX_RETRIES", 2, int, 0),
     )

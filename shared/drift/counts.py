@@ -191,7 +191,7 @@ def _count_number_categories(counts: ColumnCounts, bins: CategoricalLayout, x: n
     counts.cells += np.bincount(np.where(match, idx, len(values)), minlength=bins.n_cells)
     if bins.complete and not match.all():
         names, n = np.unique(x[~match], return_counts=True)
-        _add_unseen(counts, {number_name(v): int(c) for v, c in zip(names[:UNSEEN_NAMES_KEPT * 4], n)})
+        _add_unseen(counts, {number_name(v): int(c) for v, c in zip(names, n)})
 
 
 def _count_string_categories(counts: ColumnCounts, bins: CategoricalLayout, strings: Any) -> None:

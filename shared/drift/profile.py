@@ -1,0 +1,292 @@
+"""Reference profile: built once from the training data, stored as compact JSON.
+
+Building reads the reference twice (pyarrow makes that cheap; one-shot inputs
+are spooled to a temporary file, not memory):
+
+1. a scan decides each column's kind and bins: a bounded reservoir sample of
+   numeric values (exact when the column has no more values than the sample
+   size) gives the KS grid and the PSI quantile edges; bounded category
+   counts give the top-K categories;
+2. the reference is counted into those fixed bins with the very code that
+   counts current data (``counts.Counter``), so both sides are binned alike.
+
+The JSON size depends on the number of columns and settings, never on rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import numpy as np
+
+from .config import KINDS, DriftConfig
+from .convert import family, number_name, to_float, to_strings
+from .counts import Counter, Observed
+from .errors import UnreadableData
+from .layout import CategoricalLayout, ColumnLayout, NumericLayout
+
+SCHEMA = "driftline.profile/1"
+MAX_TRACKED_CATEGORIES = 10_000   # distinct values counted while scanning; more make a column high-cardinality
+SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+@dataclass
+class Profile:
+    """Reference bins, the reference's counts on them, and a summary per column."""
+
+    columns: dict[str, ColumnLayout]
+    reference: Observed
+    summaries: dict[str, dict[str, Any]]
+    settings: dict[str, Any]
+    name: str | None = None
+    created_at: str = ""
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.reference.profile_id
+
+    def read_kinds(self) -> dict[str, str]:
+        """How a CSV reader should type each column (numbers or strings)."""
+        return {name: ("numeric" if c.kind == "numeric" or getattr(c.bins, "values", None) is not None
+                       else "categorical") for name, c in self.columns.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA, "id": self.id, "name": self.name, "created_at": self.created_at,
+            "settings": self.settings, "rows": self.reference.rows, "findings": self.findings,
+            "columns": {name: {**layout.to_dict(), "summary": self.summaries[name],
+                               "counts": self.reference.columns[name].to_dict()}
+                        for name, layout in self.columns.items()},
+            "malformed_rows": self.reference.malformed_rows,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> "Profile":
+        try:
+            d = json.loads(data)
+        except ValueError as exc:
+            raise ValueError(f"profile is not valid JSON: {exc}") from exc
+        if not isinstance(d, dict) or d.get("schema") != SCHEMA:
+            found = d.get("schema") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"not a driftline profile: expected schema {SCHEMA!r}, found {found!r}")
+        columns = {name: ColumnLayout.from_dict(name, c) for name, c in d["columns"].items()}
+        reference = Observed.from_dict({
+            "schema": "driftline.observed/1", "profile_id": d["id"], "rows": d["rows"],
+            "malformed_rows": d.get("malformed_rows", 0), "new_columns": [],
+            "columns": {name: c["counts"] for name, c in d["columns"].items()}})
+        return cls(columns, reference, {n: c["summary"] for n, c in d["columns"].items()}, d["settings"],
+                   d.get("name"), d.get("created_at", ""), d.get("findings", []))
+
+
+def profile_id(columns: Mapping[str, ColumnLayout], settings: Mapping[str, Any], observed: Observed) -> str:
+    """Content hash of the bins and reference counts (names the profile in reports)."""
+    body = {"settings": settings, "columns": {k: v.to_dict() for k, v in columns.items()},
+            "counts": {k: c.cells.tolist() for k, c in observed.columns.items()}, "rows": observed.rows}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+# --- pass 1: scan ----------------------------------------------------------------
+
+class _Reservoir:
+    """Uniform sample of at most ``size`` values (Algorithm R, vectorised per batch)."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size, self.rng = size, rng
+        self.values = np.empty(0)
+        self.seen = 0
+
+    def add(self, x: np.ndarray) -> None:
+        free = self.size - len(self.values)
+        if free > 0:
+            self.values = np.concatenate([self.values, x[:free]])
+            self.seen += min(free, len(x))
+            x = x[free:]
+        if not len(x):
+            return
+        positions = self.seen + np.arange(1, len(x) + 1)
+        keep = self.rng.random(len(x)) * positions < self.size
+        slots = self.rng.integers(0, self.size, int(keep.sum()))
+        self.values[slots] = x[keep]   # later values win, as in the sequential algorithm
+        self.seen += len(x)
+
+
+@dataclass
+class _ColumnScan:
+    reservoir: _Reservoir
+    dtype: str | None = None
+    families: set[str] = field(default_factory=set)
+    non_missing: int = 0
+    numeric_values: int = 0
+    strings_unparsed: int = 0           # string values seen before any numeric batch
+    invalid: int = 0
+    lo: float = np.inf
+    hi: float = -np.inf
+    categories: dict[Any, int] = field(default_factory=dict)
+    overflow: bool = False              # more distinct values than MAX_TRACKED_CATEGORIES
+
+    def add(self, arr: Any, forced: str | None) -> None:
+        fam = family(arr.type)
+        if fam != "null" and self.dtype is None:
+            self.dtype = str(arr.type)
+        self.families.add(fam)
+        numeric_batch = fam in ("numeric", "temporal") or (
+            fam == "string" and (forced == "numeric" or "numeric" in self.families))
+        if numeric_batch:
+            x, _, invalid, _ = to_float(arr)
+            self.invalid += invalid
+            self.numeric_values += len(x)
+            self.non_missing += len(x) + invalid
+            self.reservoir.add(x)
+            finite = x[np.isfinite(x)]
+            if len(finite):
+                self.lo, self.hi = min(self.lo, finite.min()), max(self.hi, finite.max())
+            if not self.overflow and len(x):
+                self._track(*np.unique(x, return_counts=True))
+        elif fam != "null":
+            strings, invalid, _ = to_strings(arr)
+            self.invalid += invalid
+            present = len(strings) - strings.null_count
+            self.non_missing += present
+            self.strings_unparsed += present
+            if not self.overflow and present:
+                import pyarrow.compute as pc
+                vc = pc.value_counts(strings.drop_null())
+                self._track(vc.field("values").to_pylist(), vc.field("counts").to_pylist())
+
+    def _track(self, keys: Any, counts: Any) -> None:
+        cats = self.categories
+        for k, c in zip(keys.tolist() if isinstance(keys, np.ndarray) else keys,
+                        counts.tolist() if isinstance(counts, np.ndarray) else counts):
+            if k in cats:
+                cats[k] += c
+            elif len(cats) < MAX_TRACKED_CATEGORIES:
+                cats[k] = c
+            else:
+                self.overflow = True
+
+    def kind(self, forced: str | None, max_distinct: int) -> str:
+        if forced:
+            return forced
+        if "numeric" in self.families or "temporal" in self.families:
+            numeric_share = self.numeric_values / max(self.non_missing, 1)
+            if numeric_share >= 0.99 and (self.overflow or len(self.categories) > max_distinct):
+                return "numeric"
+        return "categorical"
+
+
+def _numeric_layout(scan: _ColumnScan, cfg: DriftConfig) -> NumericLayout:
+    sample = scan.reservoir.values
+    finite = np.sort(sample[np.isfinite(sample)])
+    if not len(finite):
+        return NumericLayout(np.empty(0), (), True, 0.0)
+    distinct = np.unique(finite)
+    exact = scan.reservoir.seen <= scan.reservoir.size and len(distinct) <= cfg.ks_grid
+    if exact:
+        grid = distinct
+    else:
+        grid = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, cfg.ks_grid)))
+        grid[0], grid[-1] = min(grid[0], scan.lo), max(grid[-1], scan.hi)   # grid spans the true range
+    edges = np.quantile(finite, np.arange(1, cfg.bins) / cfg.bins)
+    cuts = np.unique(np.searchsorted(grid, edges, side="left"))
+    cuts = tuple(int(c) for c in cuts if 0 < c < len(grid))
+    return NumericLayout(grid, cuts, exact, float(finite.mean()))
+
+
+def _categorical_layout(scan: _ColumnScan, cfg: DriftConfig) -> CategoricalLayout:
+    ranked = sorted(scan.categories.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    top = ranked[:cfg.top_k]
+    complete = not scan.overflow and len(ranked) <= cfg.top_k
+    if top and all(isinstance(k, float) for k, _ in top):
+        return CategoricalLayout.from_values(np.array([k for k, _ in top]), complete)
+    return CategoricalLayout(tuple(number_name(k) if isinstance(k, float) else str(k) for k, _ in top),
+                             None, complete)
+
+
+def build(source: Any, *, name: str | None = None, schema: Mapping[str, str] | None = None,
+          config: DriftConfig | None = None) -> Profile:
+    """Profile of the reference data in ``source`` (see ``read.open_source`` for inputs)."""
+    from .read import open_source
+
+    cfg = config or DriftConfig()
+    schema = dict(schema or {})
+    for col, kind in schema.items():
+        if kind not in KINDS and kind != "ignore":
+            raise ValueError(f"schema for column {col!r} must be one of numeric, categorical, ignore; got {kind!r}")
+    rng = np.random.default_rng(cfg.seed)
+    with open_source(source, name=name, replayable=True) as src:
+        scans: dict[str, _ColumnScan] = {}
+        rows = 0
+        for batch in src.batches(kinds={k: v for k, v in schema.items() if v != "ignore"},
+                                 block_size=cfg.batch_bytes):
+            rows += batch.num_rows
+            for col, arr in zip(batch.schema.names, batch.columns):
+                if schema.get(col) == "ignore":
+                    continue
+                scan = scans.setdefault(col, _ColumnScan(_Reservoir(cfg.sample_size, rng)))
+                scan.add(arr, schema.get(col))
+        if rows == 0:
+            raise UnreadableData(f"{src.name} has no data rows to profile")
+        layouts, findings = {}, []
+        for col, scan in scans.items():
+            kind = scan.kind(schema.get(col), cfg.categorical_max_distinct)
+            bins = _numeric_layout(scan, cfg) if kind == "numeric" else _categorical_layout(scan, cfg)
+            layouts[col] = ColumnLayout(col, kind, scan.dtype or "null", bins)
+            findings.extend(_scan_findings(col, scan, kind, cfg))
+        kinds = {c: ("numeric" if lay.kind == "numeric" or getattr(lay.bins, "values", None) is not None
+                     else "categorical") for c, lay in layouts.items()}
+        counter = Counter("", layouts)
+        for batch in src.batches(kinds=kinds, columns=list(layouts), block_size=cfg.batch_bytes):
+            counter.add(batch)
+        observed = counter.observed
+        observed.malformed_rows = src.state.malformed_rows
+    settings = {k: getattr(cfg, k) for k in ("bins", "ks_grid", "top_k", "categorical_max_distinct",
+                                               "sample_size", "seed")}
+    observed.profile_id = profile_id(layouts, settings, observed)
+    summaries = {c: _summary(layouts[c], scans[c], observed) for c in layouts}
+    return Profile(layouts, observed, summaries, settings, name or src.name,
+                   datetime.now(timezone.utc).isoformat(timespec="seconds"), findings)
+
+
+def _summary(layout: ColumnLayout, scan: _ColumnScan, observed: Observed) -> dict[str, Any]:
+    counts = observed.columns[layout.name]
+    out: dict[str, Any] = {"rows": counts.rows, "nulls": counts.nulls, "invalid": counts.invalid}
+    if isinstance(layout.bins, NumericLayout):
+        mean, std = counts.mean_std(layout.bins.shift)
+        finite = scan.reservoir.values[np.isfinite(scan.reservoir.values)]
+        q = np.quantile(finite, SUMMARY_QUANTILES).tolist() if len(finite) else [None] * len(SUMMARY_QUANTILES)
+        out.update(min=_finite_or_none(counts.lo), max=_finite_or_none(counts.hi), mean=mean, std=std,
+                   quantiles={f"p{round(p * 100)}": v for p, v in zip(SUMMARY_QUANTILES, q)},
+                   infinite=int(counts.present - counts.finite),
+                   distinct_exact=layout.bins.exact)
+    else:
+        out.update(distinct_tracked=len(scan.categories), high_cardinality=scan.overflow)
+    return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _scan_findings(col: str, scan: _ColumnScan, kind: str, cfg: DriftConfig) -> list[dict[str, Any]]:
+    found = []
+    if scan.non_missing == 0:
+        found.append({"code": "all_null", "column": col,
+                      "message": f"{col}: every reference value is missing; only the null share is tested"})
+    if {"numeric", "string"} <= scan.families:
+        found.append({"code": "mixed_types", "column": col,
+                      "message": f"{col}: the reference mixes numbers and text; profiled as {kind}"})
+    if scan.invalid:
+        found.append({"code": "invalid_values", "column": col,
+                      "message": f"{col}: {scan.invalid} reference values could not be read as {kind}"})
+    if kind == "categorical" and (scan.overflow or len(scan.categories) > cfg.top_k):
+        found.append({"code": "high_cardinality", "column": col,
+                      "message": f"{col}: more than {cfg.top_k} categories; the rest are pooled as 'other'"})
+    return found

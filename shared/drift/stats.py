@@ -1,0 +1,149 @@
+"""Drift statistics computed from counts on fixed bins (pure numpy/scipy).
+
+Every function takes count vectors (reference, current) on the same bins and
+returns plain floats, so each can be checked against scipy on raw samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as st
+
+
+@dataclass(frozen=True)
+class TestResult:
+    statistic: float
+    p_value: float
+
+
+def ks_from_cells(ref: np.ndarray, cur: np.ndarray) -> TestResult:
+    """Two-sample KS from counts on the 2K+1 cells of a numeric layout.
+
+    D is the largest CDF gap over the cell boundaries (exact when the grid
+    holds every distinct reference value). The p-value is ks_2samp's
+    asymptotic one: the Kolmogorov distribution ``kstwo`` at the effective
+    sample size round(n*m/(n+m)).
+    """
+    n, m = ref.sum(), cur.sum()
+    if n == 0 or m == 0:
+        return TestResult(0.0, 1.0)
+    d = float(np.max(np.abs(np.cumsum(ref) / n - np.cumsum(cur) / m)))
+    en = float(n) * float(m) / (float(n) + float(m))
+    return TestResult(d, float(np.clip(st.kstwo.sf(d, np.round(en)), 0.0, 1.0)))
+
+
+def chi2_from_counts(ref: np.ndarray, cur: np.ndarray) -> TestResult:
+    """Chi-square test of homogeneity on the 2 x K table (ref, cur) of category counts.
+
+    Same semantics as ``scipy.stats.chi2_contingency`` (Yates' correction when
+    dof == 1); categories empty on both sides are dropped, so a category seen
+    only in the current data (unseen) is a legitimate cell with zero reference count.
+    """
+    keep = (ref + cur) > 0
+    table = np.vstack([ref[keep], cur[keep]]).astype(float)
+    if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
+        return TestResult(0.0, 1.0)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    dof = table.shape[1] - 1
+    observed = table
+    if dof == 1:
+        diff = expected - observed
+        observed = observed + np.sign(diff) * np.minimum(0.5, np.abs(diff))
+    stat = float(np.sum((observed - expected) ** 2 / expected))
+    return TestResult(stat, float(st.chi2.sf(stat, dof)))
+
+
+def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> TestResult:
+    """Two-sided pooled z-test for equal proportions x1/n1 and x2/n2 (z, p)."""
+    if n1 == 0 or n2 == 0:
+        return TestResult(0.0, 1.0)
+    pooled = (x1 + x2) / (n1 + n2)
+    var = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if var <= 0:
+        return TestResult(0.0, 1.0)
+    z = (x2 / n2 - x1 / n1) / np.sqrt(var)
+    return TestResult(float(z), float(2 * st.norm.sf(abs(z))))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total else np.zeros(len(counts))
+
+
+def psi(ref: np.ndarray, cur: np.ndarray, epsilon: float = 1e-4) -> float:
+    """Population stability index: sum((q - p) * ln(q / p)).
+
+    Shares below ``epsilon`` are raised to it and both vectors renormalised,
+    so empty bins (e.g. a category only one side has) give a large but finite value.
+    """
+    if ref.sum() == 0 or cur.sum() == 0:
+        return 0.0
+    p = np.maximum(_shares(ref), epsilon)
+    q = np.maximum(_shares(cur), epsilon)
+    p, q = p / p.sum(), q / q.sum()
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def js_distance(ref: np.ndarray, cur: np.ndarray) -> float:
+    """Jensen-Shannon distance, base 2 (0 = same, 1 = disjoint); as scipy.spatial.distance.jensenshannon."""
+    if ref.sum() == 0 or cur.sum() == 0:
+        return 0.0
+    p, q = _shares(ref), _shares(cur)
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+
+    return float(np.sqrt(max((kl(p) + kl(q)) / 2, 0.0)))
+
+
+def wasserstein_from_cells(grid: np.ndarray, ref: np.ndarray, cur: np.ndarray, lo: float, hi: float) -> float:
+    """W1 = integral |F_ref - F_cur| from counts on the cells of ``grid``.
+
+    Mass equal to a grid point sits on it; mass strictly between two grid
+    points (or beyond the ends, up to the finite min ``lo`` / max ``hi``) is
+    taken as spread uniformly, so both CDFs are piecewise linear. Exact when
+    no value lies strictly between grid points (e.g. the reference grid is
+    exact and the current values are on it); otherwise the error is at most
+    the cell widths times the mass inside them.
+    """
+    n, m = ref.sum(), cur.sum()
+    if n == 0 or m == 0 or len(grid) == 0:
+        return 0.0
+    lo, hi = min(lo, grid[0]), max(hi, grid[-1])
+    x = np.concatenate([[lo], grid, [hi]])
+    # Pieces [lo, g_0), [g_0, g_1), ..., [g_{K-1}, hi]. Cumulative cell counts give
+    # F(g_i^-) at even indices (cells 0..2i) and F(g_i) at odd ones (cells 0..2i+1).
+    fr, fc = np.cumsum(ref) / n, np.cumsum(cur) / m
+    start = np.concatenate([[0.0], fr[1::2] - fc[1::2]])   # difference at the left end of each piece
+    end = fr[0::2] - fc[0::2]                              # ... and just before its right end
+    end[-1] = 0.0                                          # both CDFs reach 1 at hi
+    widths = np.diff(x)
+    return float(np.sum(widths * _mean_abs_linear(start, end)))
+
+
+def _mean_abs_linear(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean of |t| over a line from a to b (handles a sign change)."""
+    same = a * b >= 0
+    out = np.empty_like(a)
+    out[same] = (np.abs(a[same]) + np.abs(b[same])) / 2
+    a2, b2 = a[~same], b[~same]
+    out[~same] = (a2 ** 2 + b2 ** 2) / (2 * (np.abs(a2) + np.abs(b2)))
+    return out
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """BH adjusted p-values (as scipy.stats.false_discovery_control(method='bh'))."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.clip(adjusted, 0.0, 1.0)
+    return out

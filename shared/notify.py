@@ -1,0 +1,146 @@
+"""Notifications: queued messages, delivered as signed webhooks to DRIFTLINE_NOTIFY_URL.
+
+A step never calls the receiver itself: it enqueues a notification on the `notify` queue, and the
+notify trigger POSTs it. A failed POST raises, so the host retries it (and poisons it after
+maxDequeueCount); the step that caused it is not held up or repeated.
+
+Each POST carries:
+- `X-Driftline-Event`: what happened (e.g. model.deployed, approval.requested, run.rejected);
+- `X-Driftline-Delivery`: a UUID fixed when the notification is made, the same on every retry
+  (and the same when a redelivered step enqueues it again), so receivers can drop duplicates;
+- `X-Driftline-Timestamp`: Unix seconds at sending; receivers reject old ones (replays);
+- `X-Driftline-Signature`: `sha256=<hex>` HMAC over `<timestamp>.<body>` with DRIFTLINE_NOTIFY_SECRET
+  (absent when no secret is configured).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shared import names
+from shared.runs import utcnow
+from shared.settings import Settings
+from shared.signatures import sign_timestamped
+from shared.storage import Storage
+
+SCHEMA = "driftline.notify/1"
+EVENTS = (
+    "approval.requested",
+    "run.approved",
+    "run.rejected",
+    "run.failed",
+    "model.deployed",
+    "model.canary_started",
+    "model.promoted",
+    "model.rolled_back",
+)
+_DELIVERY_NAMESPACE = uuid.UUID("6f1c7d3e-2a8b-4c53-9a51-3f0d9a1b7e42")
+log = logging.getLogger(__name__)
+
+
+class InvalidNotification(ValueError):
+    """The queued notification is not one this app wrote; it goes to the poison queue."""
+
+
+class DeliveryFailed(RuntimeError):
+    """The receiver did not accept the notification; raised so the host retries."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    event: str
+    model: str
+    delivery: str
+    run_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    at: str = field(default_factory=utcnow)
+    schema: str = SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Notification":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InvalidNotification(f"notification is not JSON ({error}).") from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise InvalidNotification(f"not a {SCHEMA} notification.")
+        problems = [f"{key} must be a non-empty string" for key in ("event", "model", "delivery", "at")
+                    if not isinstance(data.get(key), str) or not data.get(key)]
+        if data.get("event") not in EVENTS:
+            problems.append(f"event must be one of {', '.join(EVENTS)}")
+        if not isinstance(data.get("data", {}), dict):
+            problems.append("data must be an object")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            problems.append(f"unknown fields {', '.join(unknown)}")
+        if problems:
+            raise InvalidNotification("malformed notification: " + "; ".join(problems) + ".")
+        return cls(**data)
+
+
+def make(event: str, *, model: str, run_id: str | None = None, data: dict[str, Any] | None = None,
+         key: str = "") -> Notification:
+    """A notification whose delivery id is derived from (event, model, run, key) when tied to a run,
+    so the same event of the same run always has the same id."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}.")
+    if run_id is None:
+        delivery = str(uuid.uuid4())
+    else:
+        delivery = str(uuid.uuid5(_DELIVERY_NAMESPACE, f"{event}\x1f{model}\x1f{run_id}\x1f{key}"))
+    return Notification(event=event, model=model, delivery=delivery, run_id=run_id, data=dict(data or {}))
+
+
+def enqueue(storage: Storage, event: str, *, model: str, run_id: str | None = None,
+            data: dict[str, Any] | None = None, key: str = "") -> Notification:
+    notification = make(event, model=model, run_id=run_id, data=data, key=key)
+    storage.send(names.NOTIFY_QUEUE, notification.to_json())
+    return notification
+
+
+def headers(notification: Notification, body: bytes, secret: str | None, timestamp: str) -> dict[str, str]:
+    result = {
+        "Content-Type": "application/json",
+        "User-Agent": "driftline-notify/1",
+        "X-Driftline-Event": notification.event,
+        "X-Driftline-Delivery": notification.delivery,
+        "X-Driftline-Timestamp": timestamp,
+    }
+    if secret:
+        result["X-Driftline-Signature"] = sign_timestamped(secret, timestamp, body)
+    return result
+
+
+def deliver(settings: Settings, notification: Notification, *, timeout: float = 10.0) -> str:
+    """POST the notification; returns "delivered", or "skipped" when no URL is configured."""
+    if not settings.notify_url:
+        log.info("notification %s (%s) not sent: DRIFTLINE_NOTIFY_URL is not set",
+                 notification.event, notification.delivery)
+        return "skipped"
+    body = notification.to_json().encode("utf-8")
+    request = urllib.request.Request(
+        settings.notify_url,
+        data=body,
+        method="POST",
+        headers=headers(notification, body, settings.notify_secret, str(int(time.time()))),
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raise DeliveryFailed(f"{settings.notify_url} answered {error.code} to {notification.event}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        raise DeliveryFailed(f"{settings.notify_url} unreachable for {notification.event}: {error}") from None
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"{settings.notify_url} answered {status} to {notification.event}")
+    return "delivered"

@@ -1,0 +1,64 @@
+"""Settings: defaults, both storage connection styles, and errors that name the bad setting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shared.settings import SettingsError, load_settings
+
+BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults():
+    settings = load_settings(BASE)
+    assert settings.storage.connection_string == "UseDevelopmentStorage=true"
+    assert settings.model_name == "driftline-model" and settings.branches == ("main",)
+    assert settings.approval_required is False and settings.canary_percent == 0
+
+
+def test_identity_by_account_name():
+    settings = load_settings({"AzureWebJobsStorage__accountName": "stdl123"})
+    assert settings.storage.uses_identity
+    assert settings.storage.blob_service_uri == "https://stdl123.blob.core.windows.net"
+    assert settings.storage.queue_service_uri == "https://stdl123.queue.core.windows.net"
+
+
+def test_identity_by_service_uris():
+    settings = load_settings({
+        "AzureWebJobsStorage__blobServiceUri": "https://a.blob.core.windows.net",
+        "AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net",
+    })
+    assert settings.storage.blob_service_uri == "https://a.blob.core.windows.net"
+
+
+def test_missing_storage_says_what_to_set():
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage is not set.*accountName"):
+        load_settings({})
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("DRIFTLINE_APPROVAL_REQUIRED", "maybe", "must be true or false"),
+        ("DRIFTLINE_CANARY_PERCENT", "150", "between 0 and 100"),
+        ("DRIFTLINE_CANARY_PERCENT", "ten", "must be a whole number"),
+        ("DRIFTLINE_DRIFT_CONFIG", "{oops", "invalid JSON"),
+        ("DRIFTLINE_TRAINING_PARAMS", "[1]", "must be a JSON object, got list"),
+        ("DRIFTLINE_TRAINING_ENTRY_POINT", "train.py", "package.module:function"),
+        ("DRIFTLINE_BRANCHES", " , ", "at least one branch"),
+    ],
+)
+def test_bad_values_name_the_setting(name: str, value: str, message: str):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, name: value})
+    assert str(caught.value).startswith(name) and message in str(caught.value)
+
+
+def test_example_file_lists_valid_settings():
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    load_settings(values)
