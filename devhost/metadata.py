@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,23 @@ from devhost.errors import BindingError
 from devhost.expressions import resolve_binding
 
 TRIGGER_TYPES = ("httpTrigger", "queueTrigger", "blobTrigger", "timerTrigger")
+
+# FunctionApp.get_functions() may be called once per app (a second call fails its duplicate-name
+# check), so the built functions are kept per app object for hosts started again in one process.
+_BUILT: "weakref.WeakKeyDictionary[Any, list]" = weakref.WeakKeyDictionary()
+
+
+def app_functions(app: Any) -> list:
+    try:
+        return _BUILT[app]
+    except (KeyError, TypeError):
+        pass
+    functions = app.get_functions()
+    try:
+        _BUILT[app] = functions
+    except TypeError:
+        pass
+    return functions
 
 
 @dataclass
@@ -67,7 +85,7 @@ def load_functions(app: Any, env: Mapping[str, str] | None = None) -> list[Funct
     """
     env = os.environ if env is None else env
     specs: list[FunctionSpec] = []
-    for function in app.get_functions():
+    for function in app_functions(app):
         name = function.get_function_name()
         if str(env.get(f"AzureWebJobs.{name}.Disabled", "")).strip().lower() in ("true", "1"):
             continue

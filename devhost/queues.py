@@ -59,6 +59,7 @@ class QueueListener:
         self.max_polling_interval = max(MIN_POLL, options.max_polling_interval)
         self.encoding = options.message_encoding
         self._stop = threading.Event()
+        self._closed = threading.Event()
         self._wake = threading.Event()
         self._slot_free = threading.Event()
         self._lock = threading.Lock()
@@ -102,6 +103,7 @@ class QueueListener:
                     released += 1
                 except Exception as error:  # best effort: it becomes visible when its lease ends
                     log.warning("Could not release message %s on queue '%s': %s", record.message.id, self.queue_name, error)
+        self._closed.set()
         if released:
             log.warning("Released %d unfinished message(s) on queue '%s' (visible again).", released, self.queue_name)
         return released
@@ -201,8 +203,8 @@ class QueueListener:
         }
         try:
             payload = json.loads(body)
-            if isinstance(payload, dict):
-                data = {**payload, **data}
+            if isinstance(payload, dict):  # JSON properties win over same-named message metadata
+                data = {**data, **payload, "queueTrigger": data["queueTrigger"]}
         except ValueError:
             pass
 
@@ -254,7 +256,7 @@ class QueueListener:
         self.host.notify_queue(self.connection, poison_name)
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 2):
+        while not self._closed.wait(LEASE_SECONDS / 2):
             with self._lock:
                 records = list(self._inflight.values())
             for record in records:

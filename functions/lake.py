@@ -1,3 +1,38 @@
+"""Data-lake uploads: labeled data starts a retrain, incoming data is checked for drift.
+
+The blob trigger source is chosen at import from DRIFTLINE_BLOB_SOURCE: LogsAndContainerScan
+(polling; the default, and what runs locally) or EventGrid (required on Flex Consumption; the
+infrastructure subscribes `on_labeled` and `on_incoming` to BlobCreated events). The handlers use
+only the blob's name and ETag and stream the content from storage themselves.
+"""
+
+import logging
+
 import azure.functions as func
 
+from shared import context, lake, names
+from shared.settings import blob_source
+
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
+SOURCE = func.BlobSource(blob_source())
+
+
+@bp.function_name("on_labeled")
+@bp.blob_trigger(arg_name="blob", path=f"{names.DATALAKE}/{names.LABELED_PREFIX}{{name}}",
+                 connection="AzureWebJobsStorage", source=SOURCE)
+def on_labeled(blob: func.InputStream) -> None:
+    _handle(blob)
+
+
+@bp.function_name("on_incoming")
+@bp.blob_trigger(arg_name="blob", path=f"{names.DATALAKE}/{names.INCOMING_PREFIX}{{name}}",
+                 connection="AzureWebJobsStorage", source=SOURCE)
+def on_incoming(blob: func.InputStream) -> None:
+    _handle(blob)
+
+
+def _handle(blob: func.InputStream) -> None:
+    etag = (blob.blob_properties or {}).get("ETag") or (blob.blob_properties or {}).get("Etag")
+    outcome = lake.handle_upload(context.storage(), context.settings(), blob.name, etag)
+    log.info("%s: %s (%s)", outcome.name, outcome.action, outcome.detail)

@@ -1,3 +1,50 @@
+"""Repository webhooks: GitHub and Azure DevOps deliveries in, runs started from the push queue.
+
+The HTTP functions answer within GitHub's 10 s limit (verify, de-duplicate, enqueue: 202); the
+queue function routes the changed paths and starts or releases runs. The HMAC (GitHub) or the
+shared secret (Azure DevOps) is the authentication, hence anonymous function auth.
+"""
+
+import json
+import logging
+
 import azure.functions as func
 
+from shared import context, intake, names, runs
+from shared.messages import InvalidMessage
+from shared.routing import RoutingError
+from shared.webhooks import AZURE_DEVOPS, GITHUB
+
 bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.function_name("hooks_github")
+@bp.route(route="hooks/github", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def hooks_github(req: func.HttpRequest) -> func.HttpResponse:
+    return _receive(GITHUB, req)
+
+
+@bp.function_name("hooks_azure_devops")
+@bp.route(route="hooks/azure-devops", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def hooks_azure_devops(req: func.HttpRequest) -> func.HttpResponse:
+    return _receive(AZURE_DEVOPS, req)
+
+
+@bp.function_name("on_push")
+@bp.queue_trigger(arg_name="msg", queue_name=names.PUSH_QUEUE, connection="AzureWebJobsStorage")
+def on_push(msg: func.QueueMessage) -> None:
+    body = msg.get_body().decode("utf-8", errors="replace")
+    storage = context.storage()
+    try:
+        outcome = intake.process(storage, context.settings(), body)
+    except (InvalidMessage, RoutingError) as error:
+        log.error("push message not processed: %s", error)
+        runs.poison(storage, names.PUSH_QUEUE, body, str(error))
+        return
+    log.info("delivery %s: %s (%s) %s", outcome.delivery, outcome.action, outcome.detail, ",".join(outcome.run_ids))
+
+
+def _receive(provider: str, req: func.HttpRequest) -> func.HttpResponse:
+    reply = intake.receive(context.storage(), context.settings(), provider, dict(req.headers), req.get_body())
+    return func.HttpResponse(json.dumps(reply.body), status_code=reply.status, mimetype="application/json")

@@ -379,3 +379,16 @@ def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool
     if rollback:
         entry["rollback"] = True
     document["history"] = (document["history"] + [entry])[-HISTORY_LIMIT:]
+
+
+def register_run(storage: Storage, message) -> dict[str, Any]:
+    """The register step: the run's staged artifacts become a committed version, marked `candidate`."""
+    from shared.runs import StopRun
+
+    try:
+        version = register(storage, message.model, message.run_id)
+    except NotFound as error:
+        raise StopRun("failed", f"nothing to register: {error}; the retrain step must stage artifacts first.") from None
+    move_alias(storage, message.model, "candidate", version, why=message.reason, by="driftline",
+               run_id=message.run_id)
+    return {"version": version}

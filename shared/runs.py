@@ -295,3 +295,86 @@ def poison(storage: Storage, queue: str, body: str, reason: str, run_id: str | N
     storage.send(f"{queue}-poison", json.dumps({"reason": reason, "queue": queue, "at": utcnow(), "body": body}))
     if run_id:
         stop_run(storage, run_id, None, "failed", f"bad message on {queue}: {reason}")
+
+
+class StopRun(Exception):
+    """Raised by a step's core function when the run must end at this step (a failed gate, no data,
+    a broken training entry point): recorded on the run, not retried by the host."""
+
+    def __init__(self, status: str, reason: str, outputs: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.outputs = dict(outputs or {})
+
+
+def stop_step(storage: Storage, message: StepMessage, status: str, reason: str,
+              outputs: dict[str, Any] | None = None) -> None:
+    """Like `stop_run`, and in the same write keeps the step's outputs (e.g. every gate result)."""
+
+    def change(run):
+        entry = run["steps"].setdefault(message.step, {})
+        entry.update(status=status, finished=utcnow(), detail=reason, outputs=dict(outputs or {}))
+        run["status"] = status
+        run["updated"] = utcnow()
+        _event(run, message.step, status, reason)
+        return run
+
+    storage.update_json(names.RUNS, run_blob(message.run_id), change)
+
+
+class UnknownRun(LookupError):
+    """No run with this id."""
+
+
+class NotWaiting(Exception):
+    """A decision arrived for a run that is not waiting for one; the message says what state it is in."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    run: dict[str, Any]
+    sent: str | None  # the step enqueued, if any
+    repeated: bool  # the same decision had been recorded before
+
+
+def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str, reason: str) -> Decision:
+    """Record a person's decision on a step that waits (approval) and resume or end the run.
+
+    Approved: the step succeeds and the next step of the plan is sent. Rejected: the run ends
+    "rejected". Repeating the same decision changes nothing (and re-sends a next step that never
+    began, so a crash between the two writes loses nothing); a run not waiting raises NotWaiting.
+    """
+    wanted = "succeeded" if approved else "rejected"
+    outcome = {"repeated": False}
+
+    def change(run):
+        if run is None:
+            raise UnknownRun(f"run {run_id} does not exist.")
+        entry = run["steps"].get(step, {})
+        if entry.get("status") == wanted:
+            outcome["repeated"] = True
+            return run
+        if run["status"] != "waiting":
+            raise NotWaiting(f"run {run_id} is {run['status']}, not waiting for {step}.")
+        now = utcnow()
+        run["steps"][step] = {"status": wanted, "finished": now, "by": by, "reason": reason,
+                              "detail": f"{'approved' if approved else 'rejected'} by {by}: {reason}"}
+        run["status"] = "running" if approved else "rejected"
+        run["updated"] = now
+        _event(run, step, wanted, run["steps"][step]["detail"])
+        return run
+
+    if get_run(storage, run_id) is None:
+        raise UnknownRun(f"run {run_id} does not exist.")
+    run = storage.update_json(names.RUNS, run_blob(run_id), change)
+    sent = None
+    following = chain.next_step(run["plan"], step) if approved else None
+    if following is not None and following not in run["steps"] and run["status"] == "running":
+        first = StepMessage.from_json(run["first_message"])
+        payload = dict(first.payload)
+        for name in chain.PLANS[run["plan"]]:
+            payload.update(run["steps"].get(name, {}).get("outputs") or {})
+        _send(storage, first.next(following, payload))
+        sent = following
+    return Decision(run, sent, outcome["repeated"])

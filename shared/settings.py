@@ -54,6 +54,7 @@ class Settings:
     approval_ttl_hours: float = 72.0
     quality_tolerance: float = 0.01
     latency_budget_ms: float = 50.0
+    latency_repetitions: int = 50
     integration_tests: str | None = None
     canary_percent: int = 0
     canary_max_error_rate: float = 0.05
@@ -69,8 +70,17 @@ class Settings:
     step_timeout_minutes: int = 60
     retention_days: int = 30
     scoring_log_batch: int = 100
+    scoring_log_flush_seconds: float = 5.0
+    alias_check_seconds: float = 2.0
+    canary_flush_requests: int = 50
     webhook_max_age_seconds: int = 600
     webhook_max_bytes: int = 5 * 1024 * 1024
+    quality_metric: str = "accuracy"
+    holdout_percent: int = 20
+    canary_max_latency_ms: float = 500.0
+    canary_min_feedback: int = 20
+    training_compute: str = "local"
+    azureml: "AzureMLWorkspace | None" = None
     ci_checks: tuple[str, ...] = ()
     blob_source: str = "LogsAndContainerScan"
     scheduled_drift: bool = False
@@ -79,6 +89,45 @@ class Settings:
     cleanup_enabled: bool = True
     drift_window_hours: float = 24.0
     step_max_retries: int = 2
+
+
+QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
+TRAINING_COMPUTES = ("local", "azureml")
+
+
+@dataclass(frozen=True)
+class AzureMLWorkspace:
+    """Where training runs when DRIFTLINE_TRAINING_COMPUTE=azureml (see docs/azureml.md)."""
+
+    subscription_id: str
+    resource_group: str
+    workspace: str
+    compute: str
+    environment: str
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _text(env, name, default)
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+    return value
+
+
+def azureml_workspace(env: Mapping[str, str], compute: str) -> AzureMLWorkspace | None:
+    if compute != "azureml":
+        return None
+    keys = {
+        "subscription_id": "DRIFTLINE_AZUREML_SUBSCRIPTION_ID",
+        "resource_group": "DRIFTLINE_AZUREML_RESOURCE_GROUP",
+        "workspace": "DRIFTLINE_AZUREML_WORKSPACE",
+        "compute": "DRIFTLINE_AZUREML_COMPUTE",
+        "environment": "DRIFTLINE_AZUREML_ENVIRONMENT",
+    }
+    values = {field_name: _text(env, setting, None) for field_name, setting in keys.items()}
+    missing = [keys[field_name] for field_name, value in values.items() if value is None]
+    if missing:
+        raise SettingsError(f"DRIFTLINE_TRAINING_COMPUTE=azureml needs {', '.join(missing)}.")
+    return AzureMLWorkspace(**values)
 
 
 def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -177,6 +226,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     branches = tuple(b.strip() for b in (_text(env, "DRIFTLINE_BRANCHES", "main") or "").split(",") if b.strip())
     if not branches:
         raise SettingsError("DRIFTLINE_BRANCHES must list at least one branch, e.g. 'main'.")
+    compute = _choice(env, "DRIFTLINE_TRAINING_COMPUTE", "local", TRAINING_COMPUTES)
     return Settings(
         storage=storage_connection(env),
         model_name=_text(env, "DRIFTLINE_MODEL_NAME", "driftline-model"),
@@ -188,6 +238,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         approval_ttl_hours=_number(env, "DRIFTLINE_APPROVAL_TTL_HOURS", 72.0, float, 0.01),
         quality_tolerance=_number(env, "DRIFTLINE_QUALITY_TOLERANCE", 0.01, float, 0.0, 1.0),
         latency_budget_ms=_number(env, "DRIFTLINE_LATENCY_BUDGET_MS", 50.0, float, 0.001),
+        latency_repetitions=_number(env, "DRIFTLINE_LATENCY_REPETITIONS", 50, int, 1),
         integration_tests=_entry_point(env, "DRIFTLINE_INTEGRATION_TESTS"),
         canary_percent=_number(env, "DRIFTLINE_CANARY_PERCENT", 0, int, 0, 100),
         canary_max_error_rate=_number(env, "DRIFTLINE_CANARY_MAX_ERROR_RATE", 0.05, float, 0.0, 1.0),
@@ -203,6 +254,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         step_timeout_minutes=_number(env, "DRIFTLINE_STEP_TIMEOUT_MINUTES", 60, int, 1),
         retention_days=_number(env, "DRIFTLINE_RETENTION_DAYS", 30, int, 1),
         scoring_log_batch=_number(env, "DRIFTLINE_SCORING_LOG_BATCH", 100, int, 1),
+        scoring_log_flush_seconds=_number(env, "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS", 5.0, float, 0.1),
+        alias_check_seconds=_number(env, "DRIFTLINE_ALIAS_CHECK_SECONDS", 2.0, float, 0.0),
+        canary_flush_requests=_number(env, "DRIFTLINE_CANARY_FLUSH_REQUESTS", 50, int, 1),
         webhook_max_age_seconds=_number(env, "DRIFTLINE_WEBHOOK_MAX_AGE_SECONDS", 600, int, 1),
         webhook_max_bytes=_number(env, "DRIFTLINE_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, int, 1024),
         ci_checks=_names(env, "DRIFTLINE_CI_CHECKS"),

@@ -38,6 +38,8 @@ class ColumnCounts:
     total_sq: float = 0.0     # sum of (x - shift)^2 over finite values
     lo: float = float("inf")  # finite min
     hi: float = float("-inf")  # finite max
+    below: float = 0.0        # sum of (g_0 - x) over finite x below the grid  (exact W1 in the tails)
+    above: float = 0.0        # sum of (x - g_last) over finite x above the grid
     unseen: dict[str, int] = field(default_factory=dict)   # smallest unseen category names -> counts
     invalid_examples: list[str] = field(default_factory=list)
     types: set[str] = field(default_factory=set)           # Arrow type families seen
@@ -60,6 +62,7 @@ class ColumnCounts:
             invalid=self.invalid + other.invalid, finite=self.finite + other.finite,
             total=self.total + other.total, total_sq=self.total_sq + other.total_sq,
             lo=min(self.lo, other.lo), hi=max(self.hi, other.hi),
+            below=self.below + other.below, above=self.above + other.above,
             unseen=_smallest(unseen, UNSEEN_NAMES_KEPT),
             invalid_examples=sorted(set(self.invalid_examples) | set(other.invalid_examples))[:INVALID_EXAMPLES_KEPT],
             types=self.types | other.types)
@@ -74,7 +77,8 @@ class ColumnCounts:
     def to_dict(self) -> dict[str, Any]:
         return {"cells": self.cells.tolist(), "rows": self.rows, "nulls": self.nulls, "invalid": self.invalid,
                 "finite": self.finite, "total": self.total, "total_sq": self.total_sq,
-                "lo": _num(self.lo), "hi": _num(self.hi), "unseen": self.unseen,
+                "lo": _num(self.lo), "hi": _num(self.hi), "below": self.below, "above": self.above,
+                "unseen": self.unseen,
                 "invalid_examples": self.invalid_examples, "types": sorted(self.types)}
 
     @classmethod
@@ -82,7 +86,7 @@ class ColumnCounts:
         return cls(cells=np.asarray(d["cells"], dtype=np.int64), rows=d["rows"], nulls=d["nulls"],
                    invalid=d["invalid"], finite=d["finite"], total=d["total"], total_sq=d["total_sq"],
                    lo=float("inf") if d["lo"] is None else d["lo"],
-                   hi=float("-inf") if d["hi"] is None else d["hi"],
+                   hi=float("-inf") if d["hi"] is None else d["hi"], below=d["below"], above=d["above"],
                    unseen=dict(d["unseen"]), invalid_examples=list(d["invalid_examples"]), types=set(d["types"]))
 
 
@@ -179,6 +183,11 @@ def _count_numeric(counts: ColumnCounts, bins: NumericLayout, x: np.ndarray) -> 
     counts.total += float(d.sum())
     counts.total_sq += float(np.dot(d, d))
     counts.lo, counts.hi = min(counts.lo, float(lo)), max(counts.hi, float(hi))
+    if len(bins.grid):
+        if lo < bins.grid[0]:
+            counts.below += float(np.sum(bins.grid[0] - x[x < bins.grid[0]]))
+        if hi > bins.grid[-1]:
+            counts.above += float(np.sum(x[x > bins.grid[-1]] - bins.grid[-1]))
 
 
 def _count_number_categories(counts: ColumnCounts, bins: CategoricalLayout, x: np.ndarray) -> None:

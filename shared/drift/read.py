@@ -60,6 +60,7 @@ class Source:
         self._batches = batches
         self.size = size
         self.state = ReadState()
+        self.on_batch: Callable[[pa.RecordBatch, ReadState], None] | None = None   # progress hook
         self._cleanup: list[Callable[[], None]] = []
 
     def batches(self, kinds: Mapping[str, str] | None = None,
@@ -67,17 +68,21 @@ class Source:
         self.state = ReadState()
         wanted = None if columns is None else set(columns)
         if self._batches is not None:
-            yield from _select(self._batches(), wanted, self.state)
+            batches = _select(self._batches(), wanted, self.state)
         elif self.format == "csv":
-            yield from _csv_batches(self._open, kinds or {}, wanted, block_size, self.state)
+            batches = _csv_batches(self._open, kinds or {}, wanted, block_size, self.state)
         elif self.format == "parquet":
-            yield from _parquet_batches(self._opener, wanted, self.state)
+            batches = _parquet_batches(self._opener, wanted, self.state)
         else:
-            yield from _jsonl_batches(self._open, block_size, self.state)
+            batches = _jsonl_batches(self._open, block_size, self.state)
+        for batch in batches:
+            if self.on_batch is not None:
+                self.on_batch(batch, self.state)
+            yield batch
 
     def _open(self) -> pa.NativeFile:
         raw = self._opener()
-        stream = raw if isinstance(raw, pa.NativeFile) else pa.PythonFile(raw, mode="r")
+        stream = raw if isinstance(raw, pa.NativeFile) else pa.PythonFile(_KeepOpen(raw), mode="r")
         return pa.CompressedInputStream(stream, "gzip") if self._gz else stream
 
     def close(self) -> None:
@@ -92,12 +97,41 @@ class Source:
         self.close()
 
 
+class _KeepOpen(io.RawIOBase):
+    """The caller's file object, read through Arrow without Arrow closing it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(size)
+
+    def readinto(self, b: Any) -> int:
+        data = self._raw.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
 def open_source(source: Any, *, name: str | None = None, replayable: bool = False) -> Source:
     """Wrap a path, binary file-like, pandas DataFrame, Arrow Table/RecordBatch or batch iterator.
 
     ``replayable=True`` makes one-shot inputs (batch iterators, non-seekable
     streams) re-iterable by spooling them to a temporary file, not memory.
     """
+    if isinstance(source, Source):
+        return source
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         fmt, gz = detect_format(name or path)
@@ -235,6 +269,15 @@ def _csv_names(open_stream: Callable[[], pa.NativeFile]) -> list[str]:
 
     with open_stream() as stream:
         try:
+            head = stream.read(1 << 16)
+        except (OSError, EOFError) as exc:
+            raise UnreadableData(f"not a readable CSV file: {_first_line(exc)}") from exc
+    if not head.strip():
+        raise UnreadableData("CSV file has no header line (only whitespace)")
+    if b"\0" in head or not _is_utf8(head):
+        raise UnreadableData("not a CSV text file: it contains binary bytes that are not UTF-8 text")
+    with open_stream() as stream:
+        try:
             reader = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=1 << 16),
                                    parse_options=pcsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
                                    convert_options=pcsv.ConvertOptions(column_types={}, strings_can_be_null=True))
@@ -301,7 +344,8 @@ def _parquet_batches(opener: Callable[[], Any], wanted: set[str] | None,
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(opener())
+        raw = opener()
+        pf = pq.ParquetFile(raw if isinstance(raw, pa.NativeFile) else _KeepOpen(raw))
         names = pf.schema_arrow.names
         columns = names if wanted is None else [n for n in names if n in wanted]
         state.skipped_columns.update(n for n in names if n not in columns)
@@ -382,6 +426,17 @@ def _json_column(values: list[Any]) -> pa.Array:
                     type=pa.string())
 
 
+def _is_utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3 and "end of data" in exc.reason   # a character cut by the 64 KiB probe
+    return True
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """First line of an error message, printable and short (it goes into logs and reports)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -100,15 +100,19 @@ def js_distance(ref: np.ndarray, cur: np.ndarray) -> float:
     return float(np.sqrt(max((kl(p) + kl(q)) / 2, 0.0)))
 
 
-def wasserstein_from_cells(grid: np.ndarray, ref: np.ndarray, cur: np.ndarray, lo: float, hi: float) -> float:
+def wasserstein_from_cells(grid: np.ndarray, ref: np.ndarray, cur: np.ndarray, lo: float, hi: float,
+                           tails: tuple[float, float, float, float] | None = None) -> float:
     """W1 = integral |F_ref - F_cur| from counts on the cells of ``grid``.
 
     Mass equal to a grid point sits on it; mass strictly between two grid
-    points (or beyond the ends, up to the finite min ``lo`` / max ``hi``) is
-    taken as spread uniformly, so both CDFs are piecewise linear. Exact when
-    no value lies strictly between grid points (e.g. the reference grid is
-    exact and the current values are on it); otherwise the error is at most
-    the cell widths times the mass inside them.
+    points is taken as spread uniformly, so both CDFs are piecewise linear
+    there. Beyond the grid ends (down to the finite min ``lo``, up to the max
+    ``hi``) the same holds unless ``tails`` gives, per side, the summed
+    distances of the values below g_0 and above g_last (reference below,
+    reference above, current below, current above): then the tail integrals
+    are exact, since there one CDF is flat. Exact when no value lies strictly
+    between grid points; otherwise the error is at most the cell widths times
+    the mass inside them.
     """
     n, m = ref.sum(), cur.sum()
     if n == 0 or m == 0 or len(grid) == 0:
@@ -121,8 +125,12 @@ def wasserstein_from_cells(grid: np.ndarray, ref: np.ndarray, cur: np.ndarray, l
     start = np.concatenate([[0.0], fr[1::2] - fc[1::2]])   # difference at the left end of each piece
     end = fr[0::2] - fc[0::2]                              # ... and just before its right end
     end[-1] = 0.0                                          # both CDFs reach 1 at hi
-    widths = np.diff(x)
-    return float(np.sum(widths * _mean_abs_linear(start, end)))
+    pieces = np.diff(x) * _mean_abs_linear(start, end)
+    if tails is not None:
+        ref_below, ref_above, cur_below, cur_above = tails
+        pieces[0] = abs(ref_below / n - cur_below / m)
+        pieces[-1] = abs(ref_above / n - cur_above / m)
+    return float(np.sum(pieces))
 
 
 def _mean_abs_linear(a: np.ndarray, b: np.ndarray) -> np.ndarray:

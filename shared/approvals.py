@@ -1,0 +1,106 @@
+"""Approval between test and deploy: a state on the run, decided over HTTP or expired by a timer.
+
+When DRIFTLINE_APPROVAL_REQUIRED is true the test step calls `request`: it writes a small marker
+`runs/approvals/<run_id>.json` (so the sweeper lists pending approvals without reading every run),
+then pauses the run ("waiting") and notifies `approval.requested`. `decide` records who decided
+and why, deletes the marker, and resumes the run (deploy is enqueued) or ends it "rejected".
+`expire` rejects approvals older than DRIFTLINE_APPROVAL_TTL_HOURS; the sweeper timer calls it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from shared import names, notify, runs
+from shared.messages import StepMessage
+from shared.settings import Settings
+from shared.storage import Storage
+
+STEP = "approve"
+MARKER_PREFIX = "approvals/"
+SYSTEM = "driftline"
+
+
+def marker_blob(run_id: str) -> str:
+    return f"{MARKER_PREFIX}{run_id}.json"
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(timezone.utc)
+
+
+def request(storage: Storage, settings: Settings, message: StepMessage, outputs: dict[str, Any],
+            now: datetime | None = None) -> dict[str, Any]:
+    """Finish the test step and wait for a decision; returns the pending request."""
+    requested = _now(now)
+    pending = {
+        "run_id": message.run_id,
+        "model": message.model,
+        "version": outputs.get("version"),
+        "requested": requested.isoformat(timespec="seconds"),
+        "expires": (requested + timedelta(hours=settings.approval_ttl_hours)).isoformat(timespec="seconds"),
+    }
+    storage.write_json(names.RUNS, marker_blob(message.run_id), pending)
+    runs.complete_step(storage, message, outputs, wait=True)
+    notify.enqueue(storage, "approval.requested", model=message.model, run_id=message.run_id, data={
+        **pending,
+        "approve": f"/api/runs/{message.run_id}/approve",
+        "reject": f"/api/runs/{message.run_id}/reject",
+        "gates": outputs.get("gates", []),
+    })
+    return pending
+
+
+class Expired(runs.NotWaiting):
+    """The approval came after the request expired; the run was rejected instead."""
+
+
+def decide(storage: Storage, settings: Settings, run_id: str, *, approved: bool, by: str, reason: str,
+           now: datetime | None = None) -> runs.Decision:
+    """Approve or reject a waiting run. Raises runs.UnknownRun, runs.NotWaiting, or Expired."""
+    marker = storage.read_json(names.RUNS, marker_blob(run_id))
+    if approved and marker is not None and datetime.fromisoformat(marker.value["expires"]) <= _now(now):
+        _reject(storage, run_id, marker.value["model"], f"approval expired at {marker.value['expires']}")
+        raise Expired(f"the approval request of run {run_id} expired at {marker.value['expires']}; the run was rejected.")
+    decision = runs.decide(storage, run_id, STEP, approved=approved, by=by, reason=reason)
+    storage.delete(names.RUNS, marker_blob(run_id))
+    if not decision.repeated:
+        event = "run.approved" if approved else "run.rejected"
+        notify.enqueue(storage, event, model=decision.run["model"], run_id=run_id,
+                       data={"by": by, "reason": reason, "step": STEP})
+    return decision
+
+
+def expire(storage: Storage, settings: Settings, now: datetime | None = None) -> list[str]:
+    """Reject every waiting approval past its expiry; returns the run ids rejected. Markers of runs
+    already decided or finished are cleaned up."""
+    now = _now(now)
+    expired = []
+    for item in storage.list(names.RUNS, MARKER_PREFIX):
+        document = storage.read_json(names.RUNS, item.name)
+        if document is None:
+            continue
+        pending = document.value
+        run = runs.get_run(storage, pending["run_id"])
+        decided = run is not None and run["steps"].get(STEP, {}).get("status") in runs.FINAL
+        if run is None or run["status"] in runs.FINAL or decided:
+            storage.delete(names.RUNS, item.name)
+            continue
+        if run["status"] != "waiting" or datetime.fromisoformat(pending["expires"]) > now:
+            continue
+        if _reject(storage, pending["run_id"], pending["model"], f"approval expired at {pending['expires']}"):
+            expired.append(pending["run_id"])
+    return expired
+
+
+def _reject(storage: Storage, run_id: str, model: str, reason: str) -> bool:
+    try:
+        decision = runs.decide(storage, run_id, STEP, approved=False, by=SYSTEM, reason=reason)
+    except runs.NotWaiting:
+        return False
+    storage.delete(names.RUNS, marker_blob(run_id))
+    if not decision.repeated:
+        notify.enqueue(storage, "run.rejected", model=model, run_id=run_id,
+                       data={"by": SYSTEM, "reason": reason, "step": STEP})
+    return True

@@ -1,0 +1,121 @@
+"""Training on Azure ML compute, for labeled data too large for one Functions instance.
+
+With DRIFTLINE_TRAINING_COMPUTE=azureml the retrain trigger does not train: `submit` creates an Azure
+ML `command` job named `driftline-<run_id>` (a redelivered message finds the job and submits nothing)
+and returns. The job runs this module (`python -m shared.azureml_job`) on the cluster with the app's
+own code: it reads the labeled data, trains and stages exactly as local training does
+(`training.train_and_stage`), then completes the retrain step, which enqueues register as usual.
+
+The job reaches storage with its managed identity (identity-based settings only: a connection string
+with a key is never copied into a job definition). Requires the optional extra
+`requirements-azureml.txt` (azure-ai-ml) in the function app; see docs/azureml.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from shared.messages import StepMessage
+from shared.settings import Settings
+
+MESSAGE_VARIABLE = "DRIFTLINE_STEP_MESSAGE"
+APP_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def job_name(run_id: str) -> str:
+    return f"driftline-{run_id}"
+
+
+def job_environment(settings: Settings, message: StepMessage) -> dict[str, str]:
+    """The settings the job needs, as environment variables (no secrets)."""
+    import json
+
+    if not settings.storage.uses_identity:
+        raise ValueError(
+            "Azure ML training needs identity-based storage settings (AzureWebJobsStorage__accountName, "
+            "or __blobServiceUri and __queueServiceUri) so no account key is copied into the job."
+        )
+    variables = {
+        MESSAGE_VARIABLE: message.to_json(),
+        "AzureWebJobsStorage__blobServiceUri": settings.storage.blob_service_uri,
+        "AzureWebJobsStorage__queueServiceUri": settings.storage.queue_service_uri,
+        "DRIFTLINE_MODEL_NAME": settings.model_name,
+        "DRIFTLINE_TARGET_COLUMN": settings.target_column,
+        "DRIFTLINE_TRAINING_PARAMS": json.dumps(dict(settings.training_params)),
+        "DRIFTLINE_DRIFT_CONFIG": json.dumps(dict(settings.drift_config)),
+        "DRIFTLINE_HOLDOUT_PERCENT": str(settings.holdout_percent),
+    }
+    if settings.training_entry_point:
+        variables["DRIFTLINE_TRAINING_ENTRY_POINT"] = settings.training_entry_point
+    return variables
+
+
+def build_job(settings: Settings, message: StepMessage):
+    """The azure-ai-ml command job for this run (built, not submitted)."""
+    from azure.ai.ml import command
+
+    workspace = settings.azureml
+    if workspace is None:
+        raise ValueError("DRIFTLINE_TRAINING_COMPUTE is not azureml; there is no workspace to train in.")
+    return command(
+        name=job_name(message.run_id),
+        display_name=f"driftline retrain {message.model}",
+        experiment_name=f"driftline-{message.model}",
+        description=message.reason,
+        code=str(APP_ROOT),
+        command="python -m shared.azureml_job",
+        environment=workspace.environment,
+        compute=workspace.compute,
+        environment_variables=job_environment(settings, message),
+        tags={"driftline_run_id": message.run_id, "driftline_model": message.model},
+    )
+
+
+def submit(settings: Settings, message: StepMessage) -> str:
+    """Submit the run's job once; returns its name."""
+    from azure.ai.ml import MLClient
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.identity import DefaultAzureCredential
+
+    workspace = settings.azureml
+    client = MLClient(DefaultAzureCredential(), workspace.subscription_id, workspace.resource_group,
+                      workspace.workspace)
+    name = job_name(message.run_id)
+    try:
+        client.jobs.get(name)
+        log.info("Azure ML job %s exists already (redelivered retrain message)", name)
+        return name
+    except ResourceNotFoundError:
+        pass
+    client.jobs.create_or_update(build_job(settings, message))
+    return name
+
+
+def main() -> int:
+    """Inside the Azure ML job: train, stage, and complete the retrain step."""
+    from shared import notify, runs, training
+    from shared.settings import load_settings
+    from shared.storage import Storage
+
+    settings = load_settings()
+    storage = Storage.connect(settings.storage)
+    message = StepMessage.from_json(os.environ[MESSAGE_VARIABLE])
+    try:
+        data = training.load_labeled(storage, settings, message.payload.get("blobs"))
+        outputs = training.train_and_stage(storage, settings, message, data,
+                                           compute=f"azureml:{job_name(message.run_id)}")
+    except runs.StopRun as stop:
+        runs.stop_step(storage, message, stop.status, stop.reason, stop.outputs)
+        notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
+                       key="retrain", data={"step": "retrain", "reason": stop.reason})
+        return 1
+    runs.complete_step(storage, message, outputs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Webhook intake: accept a delivery fast, then classify it and start its run from the push queue.
+
+`receive` runs inside the HTTP request (GitHub gives up after 10 s): size and authenticity checks,
+a cheap parse to drop what never starts a run (tags, deletions, other branches), de-duplication by
+delivery id (a create-if-absent record `hooks/<provider>/<delivery>.json`), and one queue message.
+`process` runs from the queue: route the changed paths, start the run (or park it until CI passes),
+or apply a CI outcome to the runs waiting for that commit.
+
+A record that was created but whose queue message was lost is re-sent when the provider redelivers;
+that is safe because the run id is derived from the delivery, so nothing ever starts twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import ci_wait, names, routing, runs, webhooks
+from shared.ci_wait import Outcome
+from shared.messages import InvalidMessage
+from shared.settings import Settings
+from shared.storage import Conflict, Storage
+from shared.webhooks import CiOutcome, Ignored, PayloadError, Push
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def record_name(provider: str, delivery: str) -> str:
+    return f"{provider}/{delivery}.json"
+
+
+def receive(
+    storage: Storage,
+    settings: Settings,
+    provider: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: datetime | None = None,
+) -> Reply:
+    """Check, de-duplicate and enqueue one webhook delivery; the reply says what happened."""
+    now = now or datetime.now(timezone.utc)
+    if len(body) > settings.webhook_max_bytes:
+        return Reply(413, {"error": f"body is {len(body)} bytes; the limit is {settings.webhook_max_bytes} "
+                                    "(DRIFTLINE_WEBHOOK_MAX_BYTES)."})
+    refusal = _authenticate(settings, provider, headers, body)
+    if refusal is not None:
+        return refusal
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return Reply(400, {"error": "body is not JSON; set the webhook content type to application/json."})
+    if not isinstance(payload, dict):
+        return Reply(400, {"error": "body must be a JSON object."})
+    try:
+        if provider == webhooks.GITHUB:
+            kind, delivery = webhooks.github_event(headers)
+            if kind == "ping":
+                return Reply(200, {"status": "pong", "delivery": delivery})
+            event = webhooks.parse_github(kind, delivery, payload, settings.branches)
+        else:
+            kind, delivery, created = webhooks.ado_delivery(payload)
+            if created is not None and abs((now - created).total_seconds()) > settings.webhook_max_age_seconds:
+                return Reply(400, {"error": f"delivery {delivery} was created at {created.isoformat()}, more than "
+                                            f"{settings.webhook_max_age_seconds} s ago (DRIFTLINE_WEBHOOK_MAX_AGE_SECONDS)."})
+            event = webhooks.parse_ado(kind, delivery, payload, settings.branches)
+    except PayloadError as error:
+        return Reply(400, {"error": str(error)})
+    if isinstance(event, Ignored):
+        return Reply(200, {"status": "ignored", "reason": event.reason})
+    return _accept(storage, provider, event, now)
+
+
+def _authenticate(settings: Settings, provider: str, headers: Mapping[str, str], body: bytes) -> Reply | None:
+    if provider == webhooks.GITHUB:
+        secret, setting = settings.github_secret, "DRIFTLINE_GITHUB_SECRET"
+        authentic = webhooks.github_authentic(secret, body, headers)
+        problem = "X-Hub-Signature-256 is missing or does not match the body"
+    else:
+        secret, setting = settings.ado_secret, "DRIFTLINE_ADO_SECRET"
+        authentic = webhooks.ado_authentic(secret, headers)
+        problem = "basic-auth password or X-Driftline-Secret is missing or wrong"
+    if not secret:
+        log.error("refused a %s webhook: %s is not set, so no delivery can be verified", provider, setting)
+        return Reply(401, {"error": f"webhooks are disabled: {setting} is not configured on the app."})
+    if not authentic:
+        log.warning("refused a %s webhook: %s", provider, problem)
+        return Reply(401, {"error": f"{problem}."})
+    return None
+
+
+def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datetime) -> Reply:
+    kind = "push" if isinstance(event, Push) else "ci"
+    name = record_name(provider, event.delivery)
+    record = {"provider": provider, "kind": kind, "event": asdict(event), "received": now.isoformat(),
+              "state": "received"}
+    message = {"provider": provider, "delivery": event.delivery}
+    try:
+        storage.create_json(names.HOOKS, name, record)
+    except Conflict:
+        existing = storage.read_json(names.HOOKS, name)
+        if existing is not None and existing.value.get("state") == "received":
+            storage.send(names.PUSH_QUEUE, message)  # the first message may have been lost
+        return Reply(200, {"status": "duplicate delivery", "delivery": event.delivery})
+    storage.send(names.PUSH_QUEUE, message)
+    return Reply(202, {"status": "accepted", "delivery": event.delivery, "kind": kind})
+
+
+# -- from the push queue --------------------------------------------------------------------------
+
+
+def process(storage: Storage, settings: Settings, body: str) -> Outcome:
+    """Handle one push-queue message. Raises InvalidMessage for a message that cannot be handled
+    (the trigger poisons it), and routing.RoutingError when the routing file is broken."""
+    try:
+        message = json.loads(body)
+        provider, delivery = message["provider"], message["delivery"]
+    except (json.JSONDecodeError, TypeError, KeyError):
+        raise InvalidMessage("push message must be JSON with provider and delivery.") from None
+    if provider not in webhooks.PROVIDERS:
+        raise InvalidMessage(f"unknown provider {provider!r}.")
+    document = storage.read_json(names.HOOKS, record_name(provider, delivery))
+    if document is None:
+        raise InvalidMessage(f"no record of {provider} delivery {delivery}.")
+    record = document.value
+    if record["kind"] == "push":
+        outcome = _start(storage, settings, Push(**{**record["event"], "commits": tuple(record["event"]["commits"]),
+                                                    "changed": _tuple(record["event"]["changed"])}))
+    else:
+        outcome = ci_wait.apply(storage, settings, CiOutcome(**record["event"]))
+    storage.update_json(names.HOOKS, record_name(provider, delivery),
+                        lambda r: {**r, "state": "processed", "outcome": asdict(outcome)})
+    return outcome
+
+
+def _start(storage: Storage, settings: Settings, push: Push) -> Outcome:
+    decision = routing.classify(push.changed, routing.load_rules(settings.routing_file))
+    reason = decision.reason if push.changed is not None else f"{push.unlisted}; {decision.reason}"
+    if decision.plan is None:
+        log.info("push %s to %s starts nothing: %s", push.after[:7], push.branch, reason)
+        return Outcome(push.delivery, "nothing", reason)
+    run_id = runs.run_id_for("push", push.provider, push.delivery)
+    waiting = settings.wait_for_ci
+    trigger = {"kind": "push", "provider": push.provider, "repository": push.repository,
+               "branch": push.branch, "commit": push.after, "delivery": push.delivery}
+    payload = {"commit": push.after, "routing": {k: len(v) for k, v in decision.matched.items()}}
+    runs.start_run(storage, plan=decision.plan, model=settings.model_name, trigger=trigger,
+                   reason=f"push {push.after[:7]} to {push.branch}: {reason}", payload=payload,
+                   run_id=run_id, status="waiting" if waiting else "running")
+    if waiting:
+        ci_wait.park(storage, settings, push.after, run_id)
+        return Outcome(push.delivery, "waiting", f"{decision.plan} run waits for CI on {push.after[:7]}", (run_id,))
+    return Outcome(push.delivery, "started", f"{decision.plan} run: {reason}", (run_id,))
+
+
+def _tuple(value: list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)

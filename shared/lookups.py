@@ -1,0 +1,132 @@
+"""Read-only look-ups behind the HTTP API: a model's versions and aliases, the lineage of what serves
+now, and a run's timeline. Plain dicts out; `NotFound` (404) with a message for unknown names."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.scoring import RequestError
+
+if TYPE_CHECKING:
+    from shared.storage import Storage
+
+
+class NotFound(RequestError):
+    status = 404
+
+
+def model_overview(storage: "Storage", model: str) -> dict[str, Any]:
+    """Every committed version with its metrics, the aliases, and the alias history (newest first)."""
+    from shared import registry
+
+    _check_name(model)
+    versions = registry.versions(storage, model)
+    document, _ = registry.aliases(storage, model)
+    if not versions and not document["aliases"]:
+        raise NotFound(f"model {model} is unknown: no version of it was ever registered.")
+    by_version: dict[int, list[str]] = {}
+    for alias, entry in document["aliases"].items():
+        by_version.setdefault(int(entry["version"]), []).append(alias)
+    return {
+        "model": model,
+        "versions": [
+            {
+                "version": record["version"],
+                "aliases": sorted(by_version.get(record["version"], [])),
+                "run_id": record.get("run_id"),
+                "committed_at": record.get("committed_at"),
+                "metrics": record.get("metrics"),
+                "data_version": record.get("data_version"),
+                "commit": record.get("commit"),
+            }
+            for record in versions
+        ],
+        "aliases": document["aliases"],
+        "history": list(reversed(document.get("history", []))),
+    }
+
+
+def serving_lineage(storage: "Storage", model: str) -> dict[str, Any]:
+    """The run behind the production version: code (commit, repo, training code hash), data (version,
+    blobs), params, metrics, run id and trigger, with a link to the run's timeline."""
+    from shared import registry
+
+    _check_name(model)
+    document, _ = registry.aliases(storage, model)
+    table = document["aliases"]
+    production = table.get("production")
+    if production is None:
+        if not registry.versions(storage, model):
+            raise NotFound(f"model {model} is unknown: no version of it was ever registered.")
+        raise NotFound(f"model {model} has no production version yet, so nothing is serving.")
+    version = int(production["version"])
+    info = registry.version_info(storage, model, version)
+    lineage = info["lineage"] or {}
+    run_id = lineage.get("run_id") or info["committed"].get("run_id")
+    canary = table.get("canary")
+    return {
+        "model": model,
+        "alias": "production",
+        "version": version,
+        "since": production.get("since"),
+        "run_id": run_id,
+        "run": f"/api/runs/{run_id}" if run_id else None,
+        "trigger": lineage.get("trigger"),
+        "reason": lineage.get("reason"),
+        "code": lineage.get("code"),
+        "data": lineage.get("data"),
+        "params": lineage.get("parameters"),
+        "libraries": lineage.get("libraries"),
+        "timings": lineage.get("timings"),
+        "metrics": info["metrics"],
+        "committed_at": info["committed"].get("committed_at"),
+        "canary": None if canary is None else {"version": canary["version"], "percent": canary.get("percent")},
+        "lineage": lineage,
+    }
+
+
+def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
+    """A run's steps in plan order (status, start, finish, duration, attempts, reason) and its events."""
+    from shared import runs
+
+    if not isinstance(run_id, str) or not run_id.isalnum() or len(run_id) > 64:
+        raise NotFound(f"run {run_id} is unknown: run ids are letters and digits, as the API returns them.")
+    run = runs.get_run(storage, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id} is unknown: check the id (runs are kept for the retention period).")
+    recorded = run.get("steps", {})
+    order = list(run.get("steps_planned", [])) + [s for s in recorded if s not in run.get("steps_planned", [])]
+    steps = []
+    for name in order:
+        step = recorded.get(name, {})
+        steps.append({
+            "step": name,
+            "status": step.get("status", "pending"),
+            "started": step.get("started"),
+            "finished": step.get("finished"),
+            "duration_s": step.get("duration_s"),
+            "attempts": step.get("attempts", 0),
+            "reason": step.get("detail") or None,
+            "outputs": step.get("outputs"),
+        })
+    return {
+        "run_id": run["run_id"],
+        "model": run.get("model"),
+        "plan": run.get("plan"),
+        "status": run.get("status"),
+        "trigger": run.get("trigger"),
+        "reason": run.get("reason"),
+        "created": run.get("created"),
+        "updated": run.get("updated"),
+        "steps": steps,
+        "events": run.get("events", []),
+    }
+
+
+def _check_name(model: str) -> None:
+    from shared import registry
+
+    try:
+        registry.check_name(model)
+    except ValueError as error:
+        raise NotFound(str(error)) from None

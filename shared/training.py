@@ -1,0 +1,277 @@
+"""The retrain step: labeled data in, staged model artifacts out.
+
+1. Read the labeled data: every CSV / CSV.gz / Parquet / JSONL blob under `datalake/labeled/`, or the
+   blobs a manifest names (`payload["blobs"]`). Files that cannot be read, or lack the target column,
+   are skipped and listed with the reason in the lineage; no usable rows stops the run.
+2. The data version is a sha256 over the sorted (blob name, ETag) pairs: the same files give the same
+   version, any re-upload gives a new one.
+3. Split off the held-out rows by a hash of each row's content (not by position or a random draw), so a
+   row stays on the same side as the data grows: the production model, trained on an earlier version,
+   has not seen the rows the next version is tested on.
+4. Call the training entry point — the data scientist's `package.module:function` named by
+   DRIFTLINE_TRAINING_ENTRY_POINT, or `shared.default_model:train` — as fn(frame, params) ->
+   (fitted estimator, metrics).
+5. Stage `model.skops`, `profile.json` (reference drift profile of the training features),
+   `metrics.json`, `lineage.json`, `schema.json` and `holdout.parquet` under
+   `models/<name>/staging/<run_id>/`; the register step makes them a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import names, registry
+from shared.messages import StepMessage
+from shared.runs import StopRun
+from shared.settings import Settings
+from shared.storage import Storage
+
+DEFAULT_ENTRY_POINT = "shared.default_model:train"
+SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz")
+
+
+@dataclass
+class LabeledData:
+    frame: Any  # pandas.DataFrame
+    blobs: list[dict[str, Any]] = field(default_factory=list)  # name, etag, rows
+    skipped: list[dict[str, str]] = field(default_factory=list)  # name, reason
+    version: str = ""
+
+
+def data_version(blobs: list[tuple[str, str]]) -> str:
+    lines = "\n".join(f"{name}\t{etag}" for name, etag in sorted(blobs))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def readable(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def read_frame(data: bytes, name: str):
+    """One labeled file as a DataFrame; raises ValueError saying why it cannot be read."""
+    import pandas as pd
+
+    lowered = name.lower()
+    compression = "gzip" if lowered.endswith(".gz") else None
+    try:
+        if lowered.endswith(".parquet"):
+            return pd.read_parquet(io.BytesIO(data))
+        if lowered.endswith((".jsonl", ".jsonl.gz")):
+            return pd.read_json(io.BytesIO(data), lines=True, compression=compression)
+        if lowered.endswith((".csv", ".csv.gz")):
+            return pd.read_csv(io.BytesIO(data), compression=compression)
+    except Exception as error:  # pandas/pyarrow raise many types for malformed input
+        raise ValueError(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'unreadable'}") from None
+    raise ValueError(f"unsupported file type; expected one of {', '.join(SUFFIXES)}")
+
+
+def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | None = None) -> LabeledData:
+    """Every readable labeled blob (or the manifest's blobs) with the target column, concatenated."""
+    import pandas as pd
+
+    if manifest is not None:
+        if not isinstance(manifest, list) or not all(isinstance(n, str) for n in manifest):
+            raise StopRun("failed", "payload 'blobs' must be a list of blob names in the datalake container.")
+        listed = []
+        for name in manifest:
+            etag = storage.etag(names.DATALAKE, name)
+            if etag is None:
+                raise StopRun("failed", f"the manifest names datalake/{name}, which does not exist.")
+            listed.append((name, etag))
+    else:
+        listed = [(item.name, item.etag) for item in storage.list(names.DATALAKE, names.LABELED_PREFIX)
+                  if readable(item.name)]
+    data = LabeledData(frame=None)
+    frames = []
+    for name, etag in sorted(listed):
+        try:
+            frame = read_frame(storage.get_bytes(names.DATALAKE, name)[0], name)
+        except ValueError as error:
+            data.skipped.append({"name": name, "reason": str(error)})
+            continue
+        if settings.target_column not in frame.columns:
+            data.skipped.append({"name": name, "reason": f"no target column {settings.target_column!r}"})
+            continue
+        frame = frame[frame[settings.target_column].notna()]
+        if frame.empty:
+            data.skipped.append({"name": name, "reason": "no labeled rows"})
+            continue
+        frames.append(frame)
+        data.blobs.append({"name": name, "etag": etag, "rows": int(len(frame))})
+    if not frames:
+        where = "the manifest's blobs" if manifest is not None else f"datalake/{names.LABELED_PREFIX}"
+        raise StopRun("failed", f"no usable labeled data in {where}: upload files with the "
+                                f"{settings.target_column!r} column ({len(data.skipped)} skipped).")
+    data.frame = pd.concat(frames, ignore_index=True)
+    data.version = data_version([(blob["name"], blob["etag"]) for blob in data.blobs])
+    return data
+
+
+def split_holdout(frame, percent: int):
+    """(train, holdout): a row is held out when the hash of its content falls below `percent`."""
+    import pandas as pd
+
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    held = (hashes % 100) < percent
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    spec: str
+    function: Any
+    source_sha256: str | None
+
+
+def entry_point(spec: str | None) -> EntryPoint:
+    """Import `package.module:function`; the code hash is the sha256 of the module's source file."""
+    spec = spec or DEFAULT_ENTRY_POINT
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        function = getattr(module, attribute)
+    except (ImportError, AttributeError) as error:
+        raise StopRun("failed", f"the training entry point {spec} cannot be loaded: {error}.") from None
+    try:
+        with open(inspect.getsourcefile(module), "rb") as source:
+            digest = hashlib.sha256(source.read()).hexdigest()
+    except (TypeError, OSError):
+        digest = None
+    return EntryPoint(spec, function, digest)
+
+
+def input_schema(frame, target: str) -> dict[str, Any]:
+    """What the scoring contract checks: feature names and dtypes, target dtype and classes."""
+    features = [column for column in frame.columns if column != target]
+    classes = sorted(frame[target].unique().tolist(), key=str)
+    return {
+        "target": target,
+        "target_dtype": str(frame[target].dtype),
+        "classes": classes,
+        "features": [{"name": column, "dtype": str(frame[column].dtype)} for column in features],
+    }
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import pandas
+    import sklearn
+    import skops
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "skops": skops.__version__,
+    }
+
+
+def retrain(storage: Storage, settings: Settings, message: StepMessage) -> dict[str, Any] | None:
+    """The retrain step: the outputs to record on the run, or None when the training was handed to
+    an Azure ML job (DRIFTLINE_TRAINING_COMPUTE=azureml), which completes the step itself."""
+    if settings.training_compute == "azureml":
+        from shared import azureml_job
+
+        azureml_job.submit(settings, message)
+        return None
+    started = time.perf_counter()
+    data = load_labeled(storage, settings, message.payload.get("blobs"))
+    return train_and_stage(storage, settings, message, data, load_seconds=time.perf_counter() - started)
+
+
+def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, data: LabeledData,
+                    *, load_seconds: float = 0.0, compute: str = "local") -> dict[str, Any]:
+    import skops.io as sio
+
+    from shared.drift import DriftConfig, build_profile
+    from shared.gates import quality
+
+    target = settings.target_column
+    train, holdout = split_holdout(data.frame, settings.holdout_percent)
+    if train.empty or holdout.empty or train[target].nunique() < 2:
+        raise StopRun("failed", f"{len(data.frame)} labeled rows are too few to train and hold out "
+                                f"{settings.holdout_percent}% (need both classes and both parts non-empty).")
+    entry = entry_point(settings.training_entry_point)
+    params = {"seed": 0, **settings.training_params, "target_column": target}
+    timings = {"load_s": round(load_seconds, 3)}
+    clock = time.perf_counter()
+    try:
+        result = entry.function(train.copy(), dict(params))
+    except Exception as error:  # the data scientist's code: a deterministic failure, not retried
+        raise StopRun("failed", f"the training entry point {entry.spec} raised {type(error).__name__}: {error}") from None
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise StopRun("failed", f"the training entry point {entry.spec} must return (estimator, metrics dict).")
+    estimator, training_metrics = result
+    timings["train_s"] = round(time.perf_counter() - clock, 3)
+    try:
+        model_bytes = sio.dumps(estimator)
+    except Exception as error:
+        raise StopRun("failed", f"the fitted model cannot be saved with skops: {type(error).__name__}: {error}") from None
+    features = [column for column in data.frame.columns if column != target]
+    clock = time.perf_counter()
+    profile = build_profile(data.frame[features], name=f"{message.model}-training",
+                            config=DriftConfig.from_mapping(settings.drift_config))
+    timings["profile_s"] = round(time.perf_counter() - clock, 3)
+    try:
+        holdout_metrics = quality(estimator, holdout[features], holdout[target])
+    except Exception as error:  # recorded; the test step's gates reject such a model
+        holdout_metrics = {"error": f"{type(error).__name__}: {error}"}
+    holdout_bytes = io.BytesIO()
+    holdout.to_parquet(holdout_bytes, index=False)
+    schema = input_schema(data.frame, target)
+    trigger = message.trigger
+    lineage = {
+        "run_id": message.run_id,
+        "model": message.model,
+        "trigger": trigger,
+        "reason": message.reason,
+        "code": {
+            "entry_point": entry.spec,
+            "source_sha256": entry.source_sha256,
+            "commit": trigger.get("commit"),
+            "repo": trigger.get("repo") or trigger.get("repository"),
+            "branch": trigger.get("branch"),
+        },
+        "data": {
+            "version": data.version,
+            "blobs": data.blobs,
+            "skipped": data.skipped,
+            "rows": int(len(data.frame)),
+            "train_rows": int(len(train)),
+            "holdout_rows": int(len(holdout)),
+            "holdout_percent": settings.holdout_percent,
+        },
+        "parameters": params,
+        "libraries": library_versions(),
+        "compute": compute,
+        "timings": timings,
+        "schema": schema,
+    }
+    metrics = {"training": training_metrics, "holdout": holdout_metrics}
+    prefix = registry.stage(storage, message.model, message.run_id, {
+        "model.skops": model_bytes,
+        "profile.json": profile.to_json(),
+        "metrics.json": _json(metrics),
+        "lineage.json": _json(lineage),
+        "schema.json": _json(schema),
+        "holdout.parquet": holdout_bytes.getvalue(),
+    })
+    return {"staging": prefix, "data_version": data.version, "rows": int(len(data.frame))}
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=1, sort_keys=True, default=_plain).encode("utf-8")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and the like in metrics returned by user code."""
+    return value.item() if hasattr(value, "item") else str(value)

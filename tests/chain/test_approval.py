@@ -1,0 +1,87 @@
+"""Approval between test and deploy: approve and reject over HTTP, and expiry by the sweeper's core."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from shared import approvals, context, names, registry
+
+
+def waiting_run(chain, quick_retrain) -> str:
+    chain.configure(approval_required="true")
+    run_id = chain.start([])
+    quick_retrain(run_id)
+    assert chain.pump(run_id) == ["register", "test"]
+    assert chain.run(run_id)["status"] == "waiting"
+    return run_id
+
+
+def test_approve_records_who_and_why_then_deploys(chain, quick_retrain):
+    run_id = waiting_run(chain, quick_retrain)
+    requested = [n for n in chain.notifications() if n["event"] == "approval.requested"]
+    assert requested[0]["data"]["approve"] == f"/api/runs/{run_id}/approve"
+
+    missing = chain.http("approve_run", f"runs/{run_id}/approve", {"by": "alice"}, run_id=run_id)
+    assert missing.status_code == 400 and "reason" in json.loads(missing.get_body())["error"]
+    assert chain.http("approve_run", "runs/x/approve", b"not json", run_id=run_id).status_code == 400
+    unknown = chain.http("approve_run", "runs/nope/approve", {"by": "a", "reason": "b"}, run_id="nope")
+    assert unknown.status_code == 404
+
+    response = chain.http("approve_run", f"runs/{run_id}/approve", {"by": "alice", "reason": "metrics fine"},
+                          run_id=run_id)
+    assert response.status_code == 200 and json.loads(response.get_body())["next"] == "deploy"
+    again = chain.http("approve_run", f"runs/{run_id}/approve", {"by": "alice", "reason": "metrics fine"},
+                       run_id=run_id)
+    assert again.status_code == 200 and json.loads(again.get_body())["repeated"] is True
+    assert chain.pump(run_id) == ["deploy"]  # one deploy message, despite the repeated call
+    run = chain.run(run_id)
+    assert run["status"] == "succeeded"
+    assert run["steps"]["approve"] | {"finished": None} == {
+        "status": "succeeded", "by": "alice", "reason": "metrics fine", "finished": None,
+        "detail": "approved by alice: metrics fine"}
+    assert registry.resolve(chain.storage, chain.model, "production") == 1
+    late = chain.http("reject_run", f"runs/{run_id}/reject", {"by": "bob", "reason": "too late"}, run_id=run_id)
+    assert late.status_code == 409 and "not waiting" in json.loads(late.get_body())["error"]
+
+
+def test_reject_ends_the_run_without_deploying(chain, quick_retrain):
+    run_id = waiting_run(chain, quick_retrain)
+    response = chain.http("reject_run", f"runs/{run_id}/reject", {"by": "bob", "reason": "not this week"},
+                          run_id=run_id)
+    assert response.status_code == 200
+    run = chain.run(run_id)
+    assert run["status"] == "rejected" and run["steps"]["approve"]["by"] == "bob"
+    assert chain.take(names.DEPLOY_QUEUE, run_id) == []
+    assert registry.resolve(chain.storage, chain.model, "production") is None
+    assert not chain.storage.exists(names.RUNS, approvals.marker_blob(run_id))
+    assert "run.rejected" in [n["event"] for n in chain.notifications()]
+
+
+def test_expired_approval_is_rejected_by_the_sweeper(chain, quick_retrain):
+    run_id = waiting_run(chain, quick_retrain)
+    settings = context.settings()
+    now = datetime.now(timezone.utc)
+    assert run_id not in approvals.expire(chain.storage, settings, now)
+    later = now + timedelta(hours=settings.approval_ttl_hours, minutes=1)
+    assert run_id in approvals.expire(chain.storage, settings, later)
+    run = chain.run(run_id)
+    assert run["status"] == "rejected" and run["steps"]["approve"]["by"] == "driftline"
+    assert "expired" in run["steps"]["approve"]["reason"]
+    response = chain.http("approve_run", f"runs/{run_id}/approve", {"by": "alice", "reason": "ok"}, run_id=run_id)
+    assert response.status_code == 409
+    assert run_id not in approvals.expire(chain.storage, settings, later)
+
+
+def test_approving_after_expiry_rejects_instead(chain, quick_retrain):
+    run_id = waiting_run(chain, quick_retrain)
+    settings = context.settings()
+    later = datetime.now(timezone.utc) + timedelta(hours=settings.approval_ttl_hours + 1)
+    try:
+        approvals.decide(chain.storage, settings, run_id, approved=True, by="alice", reason="ok", now=later)
+    except approvals.Expired as error:
+        assert "expired" in str(error)
+    else:
+        raise AssertionError("an expired approval was accepted")
+    assert chain.run(run_id)["status"] == "rejected"
+    assert chain.take(names.DEPLOY_QUEUE, run_id) == []

@@ -1,0 +1,98 @@
+"""Deploy: idempotent alias moves, rollback over HTTP, canary routing and automatic canary decisions."""
+
+from __future__ import annotations
+
+import json
+
+from shared import context, deploy, names, registry
+
+
+def test_redelivered_deploy_moves_production_once(chain, quick_retrain):
+    run_id = chain.start([])
+    quick_retrain(run_id)
+    chain.pump(run_id) if False else None
+    for queue in (names.REGISTER_QUEUE, names.TEST_QUEUE):
+        for body in chain.take(queue, run_id):
+            chain.deliver(queue, body)
+    [body] = chain.take(names.DEPLOY_QUEUE, run_id)
+    chain.deliver("deploy", body)
+    chain.deliver("deploy", body)
+    history = registry.aliases(chain.storage, chain.model)[0]["history"]
+    assert [(h["alias"], h["to"]) for h in history] == [("candidate", 1), ("production", 1)]
+    run = chain.run(run_id)
+    assert run["status"] == "succeeded" and run["steps"]["deploy"]["attempts"] == 1
+    deployed = [n for n in chain.notifications() if n["event"] == "model.deployed"]
+    assert len(deployed) == 1 and deployed[0]["data"]["version"] == 1
+
+
+def test_rollback_over_http(chain, quick_retrain):
+    body = {"by": "alice", "reason": "v2 misbehaves"}
+    assert chain.http("rollback_model", "models/x/rollback", body, name=chain.model).status_code == 404
+    for _ in range(2):
+        run_id = chain.start([])
+        quick_retrain(run_id)
+        chain.pump(run_id)
+    assert registry.resolve(chain.storage, chain.model, "production") == 2
+    response = chain.http("rollback_model", "models/x/rollback", body, name=chain.model)
+    assert response.status_code == 200 and json.loads(response.get_body())["production"] == 1
+    document, _ = registry.aliases(chain.storage, chain.model)
+    last = document["history"][-2]
+    assert (last["alias"], last["from"], last["to"], last["by"], last["why"]) == (
+        "production", 2, 1, "alice", "v2 misbehaves")
+    assert chain.http("rollback_model", "models/x/rollback", body, name=chain.model).status_code == 409
+    assert chain.http("rollback_model", "models/x/rollback", {"by": "a"}, name=chain.model).status_code == 400
+    assert [n["event"] for n in chain.notifications()][-1] == "model.rolled_back"
+
+
+def test_route_is_deterministic_and_splits_by_percent():
+    aliases = {"aliases": {"production": {"version": 1}, "canary": {"version": 2, "percent": 10}}}
+    first = [deploy.route("m", f"user-{i}", aliases) for i in range(2000)]
+    assert first == [deploy.route("m", f"user-{i}", aliases) for i in range(2000)]
+    assert 150 < first.count(2) < 250 and set(first) == {1, 2}
+    assert deploy.route("m", "k", {"aliases": {}}) is None
+    assert deploy.route("m", "k", {"aliases": {"production": {"version": 4}}}) == 4
+
+
+def canary_run(chain, quick_retrain) -> int:
+    for _ in range(2):
+        run_id = chain.start([])
+        quick_retrain(run_id)
+        chain.pump(run_id)
+        chain.configure(canary_percent="20", canary_min_requests="50")
+    table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
+    assert table["production"]["version"] == 1 and table["canary"] == table["canary"] | {"version": 2, "percent": 20}
+    return 2
+
+
+def test_canary_with_errors_is_rolled_back_automatically(chain, quick_retrain):
+    version = canary_run(chain, quick_retrain)
+    settings = context.settings()
+    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=10, errors=5)
+    assert deploy.evaluate_canary(chain.storage, settings, chain.model).action == "wait"
+    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=40, errors=0, latency_ms_sum=400)
+    decision = deploy.evaluate_canary(chain.storage, settings, chain.model)
+    assert decision.action == "rollback" and "error rate 0.100" in decision.reason
+    table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
+    assert "canary" not in table and table["production"]["version"] == 1
+    assert "model.rolled_back" in [n["event"] for n in chain.notifications()]
+
+
+def test_healthy_canary_is_promoted(chain, quick_retrain):
+    version = canary_run(chain, quick_retrain)
+    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=60, errors=1, latency_ms_sum=600,
+                                 feedback_correct=25, feedback_total=30)
+    deploy.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
+    decision = deploy.evaluate_canary(chain.storage, context.settings(), chain.model)
+    assert decision.action == "promote"
+    table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
+    assert table["production"]["version"] == 2 and table["previous"]["version"] == 1 and "canary" not in table
+    assert deploy.evaluate_canary(chain.storage, context.settings(), chain.model).action == "none"
+
+
+def test_canary_with_worse_feedback_is_rolled_back(chain, quick_retrain):
+    version = canary_run(chain, quick_retrain)
+    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=60, feedback_correct=10,
+                                 feedback_total=30)
+    deploy.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
+    decision = deploy.evaluate_canary(chain.storage, context.settings(), chain.model)
+    assert decision.action == "rollback" and "feedback accuracy" in decision.reason

@@ -1,0 +1,75 @@
+"""HTTP triggers through the runner: routes, methods, auth levels, outputs, errors, the real app."""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+
+
+def test_route_parameters_query_and_queue_output(make_host, names, probe):
+    host = make_host()
+    response = requests.get(f"{host.url}/api/items/42?color=red", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == {"item_id": "42", "method": "GET", "query": {"color": "red"}}
+
+    response = requests.post(f"{host.url}/api/items/7", data=b"hello queue", timeout=10)
+    assert response.status_code == 200 and response.json()["method"] == "POST"
+    assert probe.messages(names["SAMPLE_HTTP_QUEUE"]) == ["hello queue"]
+
+
+def test_unknown_route_404_wrong_method_405_catch_all(make_host):
+    host = make_host()
+    assert requests.get(f"{host.url}/api/nothing-here", timeout=10).status_code == 404
+    assert requests.get(f"{host.url}/items/42", timeout=10).status_code == 404  # no route prefix
+    response = requests.delete(f"{host.url}/api/items/42", timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+    response = requests.get(f"{host.url}/api/files/a/b/c.txt", timeout=10)
+    assert response.status_code == 200 and response.text == "a/b/c.txt"
+
+
+def test_keys_not_enforced_by_default(make_host):
+    host = make_host()
+    assert requests.get(f"{host.url}/api/items/1", timeout=10).status_code == 200
+
+
+def test_require_keys(make_host):
+    host = make_host(require_keys=True, settings={"DEVHOST_FUNCTION_KEY": "s3cret"})
+    url = f"{host.url}/api/items/1"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, headers={"x-functions-key": "wrong"}, timeout=10).status_code == 401
+    assert requests.get(url, headers={"x-functions-key": "s3cret"}, timeout=10).status_code == 200
+    assert requests.get(url, params={"code": "s3cret"}, timeout=10).status_code == 200
+    assert requests.get(f"{host.url}/api/open", timeout=10).status_code == 200  # anonymous
+
+
+def test_exception_is_500_and_logged_with_traceback(make_host, caplog):
+    host = make_host()
+    with caplog.at_level(logging.INFO, logger="devhost"):
+        assert requests.get(f"{host.url}/api/boom", timeout=10).status_code == 500
+        assert requests.get(f"{host.url}/api/open", timeout=10).status_code == 200
+    failed = [r for r in caplog.records if "Executed 'Functions.boom' (Failed, Id=" in r.getMessage()]
+    assert len(failed) == 1 and "RuntimeError: boom on purpose" in failed[0].getMessage()
+    ok = [r.getMessage() for r in caplog.records if "Executed 'Functions.open_door' (Succeeded" in r.getMessage()]
+    assert len(ok) == 1 and "Duration=" in ok[0] and "http GET /api/open" in ok[0]
+
+
+def test_functions_listing_and_started_log(make_host, caplog):
+    with caplog.at_level(logging.INFO, logger="devhost"):
+        host = make_host()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Functions:" in text and "Host started" in text
+    assert f"echo: [GET,POST] {host.url}/api/items/{{item_id}}" in text
+    assert "relay: queueTrigger (queue: in-" in text
+    assert "on_grid: blobTrigger (path: sample-" in text and "source: EventGrid" in text
+
+
+def test_real_function_app_health(make_host):
+    from function_app import app
+
+    host = make_host(app=app)
+    response = requests.get(f"{host.url}/api/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}

@@ -1,0 +1,222 @@
+"""Inputs of every kind and every kind of bad input: findings or UnreadableData, never a crash."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shared.drift import UnreadableData, build_profile, compare
+from shared.drift.read import detect_format, open_source
+
+rng = np.random.default_rng(0)
+REF = pd.DataFrame({"num": rng.normal(size=2000), "cat": rng.choice(["a", "b", "c"], 2000),
+                    "cnt": rng.integers(0, 1000, 2000)})
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return build_profile(REF, name="ref")
+
+
+def codes(result):
+    return {f["code"] for f in result.to_dict()["findings"]}
+
+
+def col(result, name):
+    return next(c for c in result.columns if c.name == name)
+
+
+@pytest.mark.parametrize("name,fmt", [("a.csv", ("csv", False)), ("A.CSV.GZ", ("csv", True)),
+                                      ("x.parquet", ("parquet", False)), ("x.pq", ("parquet", False)),
+                                      ("x.jsonl", ("jsonl", False)), ("x.ndjson", ("jsonl", False)),
+                                      ("x.json", ("jsonl", False))])
+def test_format_from_name(name, fmt):
+    assert detect_format(name) == fmt
+
+
+def test_unknown_extension_is_unreadable():
+    with pytest.raises(UnreadableData, match="cannot tell the format of 'x.txt'"):
+        detect_format("x.txt")
+
+
+def test_all_formats_give_the_same_answer(tmp_path, profile):
+    cur = pd.DataFrame({"num": rng.normal(0.5, 1, 3000), "cat": rng.choice(["a", "b", "c"], 3000),
+                        "cnt": rng.integers(0, 1000, 3000)})
+    cur.to_csv(tmp_path / "c.csv", index=False)
+    with gzip.open(tmp_path / "c.csv.gz", "wt") as fh:
+        cur.to_csv(fh, index=False)
+    cur.to_parquet(tmp_path / "c.parquet", row_group_size=700)
+    cur.to_json(tmp_path / "c.jsonl", orient="records", lines=True)
+    reference = compare(profile, cur)
+    want = [(c.name, c.drifted, round(c.statistic, 9)) for c in reference.columns]
+    for name in ("c.csv", "c.csv.gz", "c.parquet", "c.jsonl"):
+        got = compare(profile, tmp_path / name)
+        assert [(c.name, c.drifted, round(c.statistic, 9)) for c in got.columns] == want, name
+        assert got.rows_current == 3000
+    with open(tmp_path / "c.csv.gz", "rb") as fh:      # binary stream; name gives the format
+        assert compare(profile, fh, name="upload.csv.gz").rows_current == 3000
+
+
+class OneShot(io.RawIOBase):
+    """A non-seekable stream, like a blob download."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buf = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._buf.read(len(b))
+        b[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_non_seekable_streams_and_batch_iterators(profile):
+    buf = io.BytesIO()
+    REF.to_parquet(buf)
+    result = compare(profile, OneShot(buf.getvalue()), name="blob.parquet")
+    assert result.rows_current == 2000 and not result.dataset_drift
+    batches = pa.Table.from_pandas(REF).to_batches(max_chunksize=300)
+    again = build_profile(iter(batches))              # one-shot iterator, read twice via a spool file
+    assert again.reference.rows == 2000
+    assert {k: c.kind for k, c in again.columns.items()} == {k: c.kind for k, c in profile.columns.items()}
+
+
+def test_profile_json_round_trip_and_size(profile):
+    blob = profile.to_json()
+    d = json.loads(blob)
+    assert d["schema"] == "driftline.profile/1" and d["id"] == profile.id
+    big = build_profile(pd.concat([REF] * 50, ignore_index=True))
+    assert len(big.to_json()) < 2 * len(blob) + 50_000        # size does not grow with rows
+    again = type(profile).from_json(blob)
+    assert again.id == profile.id and compare(again, REF).rows_current == 2000
+
+
+def test_profile_from_json_rejects_other_documents():
+    with pytest.raises(ValueError, match="expected schema 'driftline.profile/1'"):
+        type(build_profile(REF)).from_json(b'{"schema": "other"}')
+
+
+def test_empty_file_is_unreadable(tmp_path, profile):
+    (tmp_path / "e.csv").write_bytes(b"")
+    with pytest.raises(UnreadableData, match="empty"):
+        compare(profile, tmp_path / "e.csv")
+
+
+def test_header_only_gives_no_rows_finding(tmp_path, profile):
+    (tmp_path / "h.csv").write_text("num,cat,cnt\n")
+    result = compare(profile, tmp_path / "h.csv")
+    assert result.rows_current == 0 and not result.dataset_drift
+    assert "no_rows" in codes(result) and not any(c.tested for c in result.columns)
+    with pytest.raises(UnreadableData, match="no data rows"):
+        build_profile(tmp_path / "h.csv")
+
+
+def test_one_row(tmp_path, profile):
+    (tmp_path / "o.csv").write_text("num,cat,cnt\n0.1,a,5\n")
+    result = compare(profile, tmp_path / "o.csv")
+    assert result.rows_current == 1 and not result.dataset_drift
+    one = build_profile(tmp_path / "o.csv")
+    assert one.reference.rows == 1
+    assert compare(one, tmp_path / "o.csv").rows_current == 1
+
+
+def test_missing_new_and_all_null_columns(tmp_path, profile):
+    (tmp_path / "m.csv").write_text("num,extra,cnt\n" + "\n".join(f"{i / 10},x,\n" for i in range(50)))
+    result = compare(profile, tmp_path / "m.csv")
+    assert {"missing_columns", "new_columns", "missing_column", "all_null"} <= codes(result)
+    assert not col(result, "cat").tested
+    cnt = col(result, "cnt")
+    assert cnt.drifted and cnt.null_share_current == 1.0
+
+
+def test_mixed_types_in_a_column(tmp_path, profile):
+    lines = [f"{v},a,{i}" for i, v in enumerate(rng.normal(size=300))]
+    lines[250] = "oops,a,1"                              # after the first parse block
+    (tmp_path / "x.csv").write_text("num,cat,cnt\n" + "\n".join(lines) + "\n")
+    from shared.drift import DriftConfig, observe
+    obs = observe(profile, tmp_path / "x.csv", config=DriftConfig(batch_bytes=1 << 16))
+    assert obs.rows == 300 and obs.columns["num"].invalid == 1
+    result = compare(profile, tmp_path / "x.csv")
+    inv = [f for f in col(result, "num").findings if f["code"] == "invalid_values"]
+    assert inv and "'oops'" in inv[0]["message"]
+    mixed = pd.DataFrame({"v": [1, "two", 3.0, None] * 10})
+    prof = build_profile(mixed)                          # object column with mixed types
+    assert prof.columns["v"].kind == "categorical"
+
+
+def test_mid_file_type_change_restarts_csv_read(tmp_path):
+    """pyarrow infers CSV types from the first block; a later text value must not abort the read."""
+    body = "\n".join(f"{i},{i % 7}" for i in range(20000)) + "\nabc,1\n"
+    (tmp_path / "t.csv").write_text("a,b\n" + body)
+    from shared.drift import DriftConfig
+    prof = build_profile(tmp_path / "t.csv", config=DriftConfig(batch_bytes=1 << 16))
+    assert prof.reference.rows == 20001
+    assert prof.columns["a"].kind == "numeric"
+    assert prof.reference.columns["a"].invalid == 1
+
+
+def test_inf_and_nan(tmp_path, profile):
+    cur = pd.DataFrame({"num": [np.inf, -np.inf, np.nan] + list(rng.normal(size=97)),
+                        "cat": ["a"] * 100, "cnt": rng.integers(0, 1000, 100)})
+    result = compare(profile, cur)
+    num = col(result, "num")
+    assert num.null_share_current == pytest.approx(0.01)
+    assert any(f["code"] == "infinite_values" and f["count"] == 2 for f in num.findings)
+    json.loads(result.to_json())                         # strict JSON: no NaN/inf leak out
+
+
+@pytest.mark.parametrize("name,data,match", [
+    ("g.csv", bytes(range(256)) * 40, "not a CSV text file"),
+    ("g.parquet", b"PAR1 not really parquet", "not a readable Parquet file"),
+    ("g.csv.gz", b"\x1f\x8b\x08garbage-gzip", "not a readable CSV file"),
+    ("g.jsonl", b"{not json}\n[1,2\n", "not a readable JSON Lines file"),
+    ("g.json", b'[{"a": 1}]', "JSON array, not JSON Lines"),
+])
+def test_garbage_is_unreadable(tmp_path, profile, name, data, match):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(UnreadableData, match=match) as info:
+        compare(profile, tmp_path / name)
+    assert info.value.reason and "\n" not in info.value.reason
+    with pytest.raises(UnreadableData):
+        build_profile(tmp_path / name)
+
+
+def test_ragged_rows_are_skipped_and_reported(tmp_path, profile):
+    (tmp_path / "r.csv").write_text("num,cat,cnt\n1,a,2\n1,a\n2,b,3\n1,2,3,4\n")
+    result = compare(profile, tmp_path / "r.csv")
+    assert result.rows_current == 2 and "malformed_rows" in codes(result)
+
+
+def test_jsonl_with_mixed_types_uses_the_slow_path(tmp_path, profile):
+    lines = [json.dumps({"num": float(v), "cat": "a", "cnt": 3}) for v in rng.normal(size=50)]
+    lines.append(json.dumps({"num": "n/a", "cat": 7, "cnt": 3}))
+    lines.append("not json")
+    (tmp_path / "m.jsonl").write_text("\n".join(lines))
+    result = compare(profile, tmp_path / "m.jsonl")
+    assert result.rows_current == 51
+    assert any(f["code"] == "invalid_values" for f in col(result, "num").findings)
+    assert "malformed_rows" in codes(result)
+
+
+def test_source_is_replayable_for_paths(tmp_path):
+    REF.to_csv(tmp_path / "r.csv", index=False)
+    with open_source(tmp_path / "r.csv") as src:
+        first = sum(b.num_rows for b in src.batches())
+        second = sum(b.num_rows for b in src.batches())
+    assert first == second == 2000
+
+
+def test_explicit_schema_wins(profile):
+    prof = build_profile(REF, schema={"cnt": "categorical", "num": "ignore"})
+    assert prof.columns["cnt"].kind == "categorical" and "num" not in prof.columns
+    with pytest.raises(ValueError, match="must be one of numeric, categorical, ignore"):
+        build_profile(REF, schema={"cnt": "text"})

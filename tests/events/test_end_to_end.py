@@ -1,0 +1,166 @@
+"""Event sources end to end: the real function app on the local runner (devhost) against its own
+Azurite, driven over HTTP and blob uploads as GitHub, Azure DevOps and the lake would drive it.
+
+The whole app runs, chain included: a push of training code or a drifted upload trains a real model
+from the labeled data in the lake and carries it through register, test and deploy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from conftest import GITHUB_SECRET, runs_of
+from event_data import FEATURES, TARGET, body, csv_bytes, frame, github_commit, github_push
+from shared import names, quarantine, runs, signatures
+from shared.settings import StorageConnection
+from shared.storage import Storage
+
+YEARLY = "0 0 0 1 1 *"  # timers stay quiet during the test
+FAST_HOST_JSON = {
+    "version": "2.0",
+    "extensions": {
+        "http": {"routePrefix": "api"},
+        "queues": {"batchSize": 4, "newBatchThreshold": 2, "maxDequeueCount": 2, "visibilityTimeout": "00:00:01",
+                   "maxPollingInterval": "00:00:01", "messageEncoding": "base64"},
+        "blobs": {"maxDegreeOfParallelism": 2, "poisonBlobThreshold": 3},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def lake_storage(tmp_path_factory) -> Iterator[tuple[str, Storage]]:
+    """A fresh Azurite for this module, so the runner sees no other test's blobs or messages."""
+    from devtools.azurite import Azurite
+
+    with Azurite(tmp_path_factory.mktemp("azurite-e2e")) as running:
+        connection = running.endpoints.connection_string
+        yield connection, Storage.connect(StorageConnection(connection_string=connection))
+
+
+@pytest.fixture(scope="module")
+def host(lake_storage, tmp_path_factory) -> Iterator:
+    from devhost import Host
+    from function_app import app
+    from shared import context
+
+    connection, storage = lake_storage
+    storage.put_bytes(names.DATALAKE, "labeled/base/train.csv", csv_bytes(frame(600, seed=1)))
+    host_json = tmp_path_factory.mktemp("host") / "host.json"
+    host_json.write_text(json.dumps(FAST_HOST_JSON))
+    settings = {
+        "AzureWebJobsStorage": connection,
+        "DRIFTLINE_MODEL_NAME": "e2e-model",
+        "DRIFTLINE_TARGET_COLUMN": TARGET,
+        "DRIFTLINE_GITHUB_SECRET": GITHUB_SECRET,
+        "DRIFTLINE_RETRAIN_COALESCE_SECONDS": "0",
+        "DRIFTLINE_WAIT_FOR_CI": "false",
+        "DRIFTLINE_APPROVAL_REQUIRED": "false",
+        "DRIFTLINE_CANARY_PERCENT": "0",
+        "DRIFTLINE_QUALITY_TOLERANCE": "1",
+        "DRIFTLINE_LATENCY_BUDGET_MS": "60000",  # gates are not under test here
+        "DRIFTLINE_DRIFT_SCHEDULE": YEARLY,
+        "DRIFTLINE_RETRAIN_SCHEDULE": YEARLY,
+        "DRIFTLINE_SWEEP_SCHEDULE": YEARLY,
+        "DRIFTLINE_CLEANUP_SCHEDULE": YEARLY,
+    }
+    context.reset()
+    with Host(app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
+              host_id=f"e2e-{uuid.uuid4().hex[:8]}") as running:
+        running.wait_idle(120)  # the seed file's retrain runs through the chain to production
+        yield running
+    context.reset()
+
+
+@pytest.fixture(scope="module")
+def storage_(lake_storage) -> Storage:
+    return lake_storage[1]
+
+
+def post_push(host, payload: dict, *, delivery: str | None = None, secret: str = GITHUB_SECRET) -> requests.Response:
+    raw = body(payload)
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+               "X-Hub-Signature-256": signatures.sign(secret, raw), "Content-Type": "application/json"}
+    return requests.post(f"{host.url}/api/hooks/github", data=raw, headers=headers, timeout=30)
+
+
+def push_run(storage, delivery: str) -> dict | None:
+    return runs.get_run(storage, runs.run_id_for("push", "github", delivery))
+
+
+def test_seed_upload_trained_the_production_model(host, storage_):
+    from shared import registry
+
+    assert registry.resolve(storage_, "e2e-model", "production") == 1
+
+
+def test_training_push_ends_in_a_retrain(host, storage_):
+    delivery = str(uuid.uuid4())
+    response = post_push(host, github_push([github_commit(1, modified=["training/features.py"])]), delivery=delivery)
+    assert response.status_code == 202
+    host.wait_idle(120)
+    run = push_run(storage_, delivery)
+    assert run["plan"] == "full" and run["steps"]["retrain"]["status"] == "succeeded"
+    assert run["status"] == "succeeded"
+
+
+def test_app_push_ends_in_test_and_deploy(host, storage_):
+    delivery = str(uuid.uuid4())
+    post_push(host, github_push([github_commit(2, modified=["functions/api.py"])]), delivery=delivery)
+    host.wait_idle(120)
+    run = push_run(storage_, delivery)
+    assert run["plan"] == "app" and "retrain" not in run["steps"]
+    assert run["steps"]["test"]["status"] == "succeeded" and run["steps"]["deploy"]["status"] == "succeeded"
+
+
+def test_docs_push_forged_and_replayed_deliveries_run_nothing(host, storage_):
+    before = len(runs_of(storage_, "e2e-model"))
+    docs = str(uuid.uuid4())
+    assert post_push(host, github_push([github_commit(3, modified=["docs/x.md"])]), delivery=docs).status_code == 202
+    forged = post_push(host, github_push([github_commit(4, modified=["training/a.py"])]), secret="guess")
+    assert forged.status_code == 401
+    replayed = str(uuid.uuid4())
+    payload = github_push([github_commit(5, modified=["functions/api.py"])])
+    assert post_push(host, payload, delivery=replayed).status_code == 202
+    host.wait_idle(120)
+    again = post_push(host, payload, delivery=replayed)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate delivery"
+    host.wait_idle(120)
+    assert push_run(storage_, docs) is None
+    assert len(runs_of(storage_, "e2e-model")) == before + 1  # only the first delivery of the replayed push
+
+
+def test_drifted_upload_ends_in_a_retrain_with_its_report(host, storage_):
+    storage_.put_bytes(names.DATALAKE, "incoming/shifted.csv", csv_bytes(frame(1000, seed=7, shift=2.0)[FEATURES]))
+    run = wait_for_run(host, storage_, lambda r: r["trigger"].get("blob") == "incoming/shifted.csv")
+    assert run["trigger"]["kind"] == "drift" and run["status"] == "succeeded"
+    report = run["first_message"] and json.loads(run["first_message"])["payload"]["report"]
+    container, _, name = report.partition("/")
+    assert json.loads(storage_.get_bytes(container, name)[0])["dataset_drift"] is True
+    assert run["steps"]["retrain"]["status"] == "succeeded"
+
+
+def test_malformed_upload_ends_in_quarantine(host, storage_):
+    storage_.put_bytes(names.DATALAKE, "labeled/broken.csv", b"feature_only\n1\n2\n")
+    deadline = time.monotonic() + 60
+    while not storage_.exists(names.DATALAKE, quarantine.reason_name("labeled/broken.csv")):
+        assert time.monotonic() < deadline, "the malformed upload was not quarantined"
+        host.wait_idle(60)
+    reason = storage_.read_json(names.DATALAKE, quarantine.reason_name("labeled/broken.csv")).value
+    assert "missing required column(s) label" in reason["reason"]
+    assert storage_.exists(names.DATALAKE, "labeled/broken.csv")
+
+
+def wait_for_run(host, storage, match, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        host.wait_idle(timeout)
+        found = [r for r in runs_of(storage, "e2e-model") if match(r)]
+        if found and found[0]["status"] in runs.FINAL:
+            return found[0]
+        assert time.monotonic() < deadline, "no finished run for the upload"
