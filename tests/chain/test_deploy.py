@@ -10,7 +10,6 @@ from shared import context, deploy, names, registry
 def test_redelivered_deploy_moves_production_once(chain, quick_retrain):
     run_id = chain.start([])
     quick_retrain(run_id)
-    chain.pump(run_id) if False else None
     for queue in (names.REGISTER_QUEUE, names.TEST_QUEUE):
         for body in chain.take(queue, run_id):
             chain.deliver(queue, body)
