@@ -371,10 +371,6 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
     sent = None
     following = chain.next_step(run["plan"], step) if approved else None
     if following is not None and following not in run["steps"] and run["status"] == "running":
-        first = StepMessage.from_json(run["first_message"])
-        payload = dict(first.payload)
-        for name in chain.PLANS[run["plan"]]:
-            payload.update(run["steps"].get(name, {}).get("outputs") or {})
-        _send(storage, first.next(following, payload))
+        _send(storage, message_for_step(run, following))
         sent = following
     return Decision(run, sent, outcome["repeated"])

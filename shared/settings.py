@@ -267,4 +267,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cleanup_enabled=_bool(env, "DRIFTLINE_CLEANUP_ENABLED", True),
         drift_window_hours=_number(env, "DRIFTLINE_DRIFT_WINDOW_HOURS", 24.0, float, 0.01),
         step_max_retries=_number(env, "DRIFTLINE_STEP_MAX_RETRIES", 2, int, 0),
+        quality_metric=_choice(env, "DRIFTLINE_QUALITY_METRIC", "accuracy", QUALITY_METRICS),
+        holdout_percent=_number(env, "DRIFTLINE_HOLDOUT_PERCENT", 20, int, 5, 50),
+        canary_max_latency_ms=_number(env, "DRIFTLINE_CANARY_MAX_LATENCY_MS", 500.0, float, 0.001),
+        canary_min_feedback=_number(env, "DRIFTLINE_CANARY_MIN_FEEDBACK", 20, int, 1),
+        training_compute=compute,
+        azureml=azureml_workspace(env, compute),
     )

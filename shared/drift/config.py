@@ -51,7 +51,7 @@ class DriftConfig:
     categorical_max_distinct: int = 10
     sample_size: int = 100_000
     seed: int = 0
-    batch_bytes: int = 16 << 20
+    batch_bytes: int = 4 << 20       # CSV/JSON block size: bounds memory per batch
 
     def for_column(self, name: str, kind: str) -> tuple[str, float, float, bool]:
         """(effect measure, effect floor, null-share floor, ignored) for a column."""

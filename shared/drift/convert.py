@@ -73,12 +73,23 @@ def to_float(arr: pa.Array) -> tuple[np.ndarray, int, int, list[str]]:
         floats, invalid, examples = _parse_strings(arr)
     else:
         return np.empty(0), arr.null_count, len(arr) - arr.null_count, [str(arr.type)]
-    values = floats.to_numpy(zero_copy_only=False)
+    if floats.null_count:
+        floats = floats.fill_null(np.nan)
+    values = numpy_view(floats, np.float64)
     missing = np.isnan(values)
     n_missing = int(missing.sum())
     if n_missing:
         values = values[~missing]
     return values, n_missing - invalid, invalid, examples
+
+
+def numpy_view(arr: pa.Array, dtype: type) -> np.ndarray:
+    """Zero-copy numpy view of a null-free fixed-width Arrow array.
+
+    (``Array.to_numpy`` imports pandas, ~60 MB and half a second.)
+    """
+    size = np.dtype(dtype).itemsize
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * size)
 
 
 def _parse_strings(arr: pa.Array) -> tuple[pa.Array, int, list[str]]:

@@ -74,7 +74,7 @@ def _numeric_chart(chart: dict[str, Any]) -> str:
            _bars(chart["reference"], chart["current"], w, h),
            f'<line x1="0" y1="{h}" x2="{w}" y2="{h}" stroke="#99a"/>']
     bw = w / len(chart["reference"])
-    labels = [(bw, edges[0]), (w / 2, edges[len(edges) // 2]), (w - bw, edges[-1])]
+    labels = [(bw * 1.5, edges[0]), (w / 2, edges[len(edges) // 2]), (w - bw * 1.5, edges[-1])]
     for x, v in labels:
         svg.append(f'<text x="{x:.0f}" y="{h + 15}" font-size="11" text-anchor="middle" fill="#556">{_f(v)}</text>')
     svg.append(f'<text x="2" y="{h + 15}" font-size="10" fill="#889">&lt;</text>'
@@ -93,11 +93,11 @@ def _categorical_chart(chart: dict[str, Any]) -> str:
         text = lab if len(lab) <= 22 else lab[:21] + "…"
         svg.append(f'<text x="{left - 6}" y="{y + 12}" font-size="11" text-anchor="end" fill="#334">'
                    f'{escape(text)}</text>')
-        svg.append(f'<rect x="{left}" y="{y + 1}" width="{r / top * (w - left - 60):.1f}" height="7" '
+        svg.append(f'<rect x="{left}" y="{y + 1}" width="{r / top * (w - left - 100):.1f}" height="7" '
                    f'fill="{REF_COLOR}"/>')
-        svg.append(f'<rect x="{left}" y="{y + 8}" width="{c / top * (w - left - 60):.1f}" height="7" '
+        svg.append(f'<rect x="{left}" y="{y + 8}" width="{c / top * (w - left - 100):.1f}" height="7" '
                    f'fill="{CUR_COLOR}"/>')
-        svg.append(f'<text x="{w - 55}" y="{y + 12}" font-size="10" fill="#556">{r:.1%} → {c:.1%}</text>')
+        svg.append(f'<text x="{w - 94}" y="{y + 12}" font-size="10" fill="#556">{r:.1%} → {c:.1%}</text>')
     svg.append("</svg>")
     return "".join(svg)
 

@@ -31,6 +31,7 @@ from .layout import CategoricalLayout, ColumnLayout, NumericLayout
 
 SCHEMA = "driftline.profile/1"
 MAX_TRACKED_CATEGORIES = 10_000   # distinct values counted while scanning; more make a column high-cardinality
+MAX_NUMERIC_DISTINCT = 1000        # a numeric column with more distinct values is never categorical
 SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
@@ -149,7 +150,10 @@ class _ColumnScan:
             if len(finite):
                 self.lo, self.hi = min(self.lo, finite.min()), max(self.hi, finite.max())
             if not self.overflow and len(x):
-                self._track(*np.unique(x, return_counts=True))
+                if forced != "categorical" and len(np.unique(x[:4 * MAX_NUMERIC_DISTINCT])) > MAX_NUMERIC_DISTINCT:
+                    self.overflow = True   # clearly continuous: no category counts needed
+                else:
+                    self._track(*np.unique(x, return_counts=True))
         elif fam != "null":
             strings, invalid, _ = to_strings(arr)
             self.invalid += invalid

@@ -64,7 +64,7 @@ class Source:
         self._cleanup: list[Callable[[], None]] = []
 
     def batches(self, kinds: Mapping[str, str] | None = None,
-                columns: Iterable[str] | None = None, block_size: int = 16 << 20) -> Iterator[pa.RecordBatch]:
+                columns: Iterable[str] | None = None, block_size: int = 4 << 20) -> Iterator[pa.RecordBatch]:
         self.state = ReadState()
         wanted = None if columns is None else set(columns)
         if self._batches is not None:
@@ -360,6 +360,17 @@ def _parquet_batches(opener: Callable[[], Any], wanted: set[str] | None,
 
 def _jsonl_batches(open_stream: Callable[[], pa.NativeFile], block_size: int,
                    state: ReadState) -> Iterator[pa.RecordBatch]:
+    rows = 0
+    for batch in _jsonl_chunks(open_stream, block_size, state):
+        rows += batch.num_rows
+        yield batch
+    if rows == 0 and state.malformed_rows:
+        raise UnreadableData(f"not a readable JSON Lines file: none of its {state.malformed_rows} lines "
+                             "is a JSON object")
+
+
+def _jsonl_chunks(open_stream: Callable[[], pa.NativeFile], block_size: int,
+                  state: ReadState) -> Iterator[pa.RecordBatch]:
     try:
         with open_stream() as stream:
             carry = b""
@@ -409,8 +420,6 @@ def _parse_json_lines(data: bytes, state: ReadState) -> Iterator[pa.RecordBatch]
             bad += 1
     state.malformed_rows += bad
     if not rows:
-        if bad:
-            raise UnreadableData(f"not a readable JSON Lines file: {bad} lines are not JSON objects")
         return
     names = list(dict.fromkeys(k for row in rows for k in row))
     yield pa.RecordBatch.from_arrays([_json_column([row.get(n) for row in rows]) for n in names], names=names)

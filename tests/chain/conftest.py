@@ -106,13 +106,13 @@ class Chain:
     def run(self, run_id: str) -> dict[str, Any]:
         return runs.get_run(self.storage, run_id)
 
-    def http(self, name: str, route: str, body: Any, **params: str) -> func.HttpResponse:
+    def http(self, function: str, route: str, body: Any, **params: str) -> func.HttpResponse:
         request = func.HttpRequest(
             method="POST", url=f"http://localhost/api/{route}", route_params=params,
             body=body if isinstance(body, bytes) else json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
-        return self.functions[name](request)
+        return self.functions[function](request)
 
     def train_version(self, frame: pd.DataFrame, name: str = "data.csv") -> tuple[str, int]:
         """Upload, then run retrain + register + test + deploy; returns (run id, version)."""

@@ -56,6 +56,18 @@ def test_ks_end_to_end_through_profile_matches_scipy():
     assert col.metrics["wasserstein_norm"] == pytest.approx(w / ref.x.std(ddof=0), rel=0.05)
 
 
+def test_ks_p_value_at_large_n_and_tiny_p_uses_the_limit_distribution():
+    from shared.drift.stats import TINY_P
+    d, n = 0.02, 400_000
+    ref = np.zeros(3, dtype=np.int64)
+    ref[1] = n
+    cur = np.array([int(n * d), n - int(n * d), 0])
+    got = ks_from_cells(ref, cur)
+    assert got.statistic == pytest.approx(d)
+    assert got.p_value < TINY_P
+    assert got.p_value == pytest.approx(st.kstwo.sf(d, n / 2), rel=0.05)
+
+
 def test_wasserstein_exact_when_values_are_on_the_grid():
     rng = np.random.default_rng(11)
     a = rng.integers(0, 20, 300).astype(float)
@@ -74,8 +86,8 @@ def test_wasserstein_beyond_the_reference_range_is_exact_in_the_tails():
     tails = (0.0, 0.0, float(np.sum(grid[0] - b[b < grid[0]])), float(np.sum(b[b > grid[-1]] - grid[-1])))
     got = wasserstein_from_cells(grid, cells_of(grid, a), cells_of(grid, b), b.min(), b.max(), tails)
     assert got == pytest.approx(st.wasserstein_distance(a, b), rel=1e-9)
-    result = compare(build_profile(pd.DataFrame({"x": a})), pd.DataFrame({"x": b}),
-                     config=DriftConfig(categorical_max_distinct=5))
+    result = compare(build_profile(pd.DataFrame({"x": a}), config=DriftConfig(categorical_max_distinct=5)),
+                     pd.DataFrame({"x": b}))
     assert result.columns[0].metrics["wasserstein"] == pytest.approx(st.wasserstein_distance(a, b), rel=1e-9)
 
 

@@ -51,10 +51,12 @@ def env(storage_env: str, model_name: str, monkeypatch) -> Iterator[Callable[...
 
 @pytest.fixture(scope="session")
 def functions() -> dict[str, Callable]:
-    """The app's user functions by name."""
+    """The app's user functions by name (indexed through devhost's per-app cache: a FunctionApp can
+    be indexed only once per process, and the end-to-end tests index it through devhost)."""
+    from devhost.metadata import app_functions
     from function_app import app
 
-    return {fn.get_function_name(): fn.get_user_function() for fn in app.get_functions()}
+    return {fn.get_function_name(): fn.get_user_function() for fn in app_functions(app)}
 
 
 @pytest.fixture
