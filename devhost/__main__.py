@@ -35,6 +35,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class _Formatter(logging.Formatter):
+    """`[time] message` like `func start`; warnings and errors say so."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        stamp = self.formatTime(record)
+        level = f"{record.levelname}: " if record.levelno >= logging.WARNING else ""
+        return f"[{stamp}] {level}{text}"
+
+
 def load_app(reference: str):
     module_name, _, attribute = reference.partition(":")
     if str(Path.cwd()) not in sys.path:
@@ -45,16 +55,18 @@ def load_app(reference: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="[%(asctime)s] %(message)s",
-        stream=sys.stdout,
-    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Formatter())
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     logging.getLogger("azure").setLevel(logging.WARNING)
     log = logging.getLogger("devhost")
     stop = threading.Event()
 
     def request_stop(signum, frame):
+        if stop.is_set():  # a second Ctrl-C: do not wait any longer
+            log.warning("Received %s again: exiting now.", signal.Signals(signum).name)
+            sys.stdout.flush()
+            os._exit(1)
         log.info("Received %s: shutting down.", signal.Signals(signum).name)
         stop.set()
 
@@ -80,12 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         log.error("devhost: the host could not start: %s: %s", type(error).__name__, str(error).splitlines()[0] if str(error) else "")
         log.debug("start failure", exc_info=True)
         return 1
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        host.stop()
-        logging.shutdown()
+    while not stop.wait(0.5):
+        pass
+    stopper = threading.Thread(target=host.stop, name="stop", daemon=True)
+    stopper.start()
+    stopper.join(args.drain_timeout + 15)  # storage calls at shutdown are bounded too
+    if stopper.is_alive():
+        log.warning("devhost: shutdown did not complete in time; exiting anyway.")
+    logging.shutdown()
     return 0
 
 

@@ -72,7 +72,13 @@ class Connections:
             if cached is not None:
                 return cached
             connection = self._connection(setting)
-            blobs, queues = service_clients(connection)
+            if connection.connection_string is not None:
+                # Few retries: a stopped Azurite should show up as an error in seconds, not minutes.
+                options = {"retry_total": 3, "connection_timeout": 5}
+                blobs = BlobServiceClient.from_connection_string(connection.connection_string, **options)
+                queues = QueueServiceClient.from_connection_string(connection.connection_string, **options)
+            else:
+                blobs, queues = service_clients(connection)
             key = connection.connection_string or f"{connection.blob_service_uri}|{connection.queue_service_uri}"
             self._services[setting] = (key, blobs, queues)
             return self._services[setting]

@@ -18,6 +18,8 @@ from devhost.errors import BindingError
 from devhost.expressions import resolve_binding
 
 TRIGGER_TYPES = ("httpTrigger", "queueTrigger", "blobTrigger", "timerTrigger")
+INPUT_TYPES = ("blob",)
+OUTPUT_TYPES = ("queue", "blob", "http")
 
 # FunctionApp.get_functions() may be called once per app (a second call fails its duplicate-name
 # check), so the built functions are kept per app object for hosts started again in one process.
@@ -93,11 +95,16 @@ def load_functions(app: Any, env: Mapping[str, str] | None = None) -> list[Funct
         triggers = [b for b in bindings if b["type"].endswith("Trigger")]
         if len(triggers) != 1:
             raise BindingError(f"Function '{name}': expected one trigger binding, found {len(triggers)}.")
-        if triggers[0]["type"] not in TRIGGER_TYPES:
-            raise BindingError(
-                f"Function '{name}': trigger type '{triggers[0]['type']}' is not supported by devhost "
-                f"(supported: {', '.join(TRIGGER_TYPES)})."
+        for binding in bindings:
+            direction = binding["direction"].upper()
+            supported = TRIGGER_TYPES if binding["type"].endswith("Trigger") else (
+                INPUT_TYPES if direction == "IN" else OUTPUT_TYPES
             )
+            if binding["type"] not in supported:
+                raise BindingError(
+                    f"Function '{name}': {direction.lower()} binding '{binding['name']}' of type "
+                    f"'{binding['type']}' is not supported by devhost (supported: {', '.join(supported)})."
+                )
         resolved = [resolve_binding(b, env, f"Function '{name}' binding '{b['name']}'") for b in bindings]
         trigger = next(b for b in resolved if b["type"].endswith("Trigger"))
         user_function = function.get_user_function()

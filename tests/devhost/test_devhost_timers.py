@@ -98,3 +98,14 @@ def test_late_run_is_past_due(make_host, names, probe, monkeypatch):
     assert _wait_for(lambda: len(sample_app.calls("tick")) >= 3, timeout=8)
     flags = [c["past_due"] for c in sample_app.calls("tick")]
     assert flags[0] is False and flags[1] is True and flags[2] is False
+
+
+def test_admin_endpoint_runs_a_timer_once(make_host, names, probe):
+    """`POST /admin/functions/<name>` runs a non-HTTP function on demand, like the host's admin API."""
+    import requests
+
+    host = make_host()  # tick's schedule is off: only the admin call runs it
+    response = requests.post(f"{host.url}/admin/functions/tick", json={"input": ""}, timeout=10)
+    assert response.status_code == 202
+    assert _wait_for(lambda: len(_timer_messages(probe, names, "tick")) == 1, timeout=5)
+    assert requests.post(f"{host.url}/admin/functions/nope", json={}, timeout=10).status_code == 404

@@ -17,7 +17,7 @@ import requests
 
 from conftest import GITHUB_SECRET, runs_of
 from event_data import FEATURES, TARGET, body, csv_bytes, frame, github_commit, github_push
-from shared import names, quarantine, runs, signatures
+from shared import intake, names, quarantine, runs, signatures
 from shared.settings import StorageConnection
 from shared.storage import Storage
 
@@ -109,37 +109,40 @@ def test_training_push_ends_in_a_retrain(host, storage_):
     assert run["status"] == "succeeded"
 
 
-def test_app_push_ends_in_test_and_deploy(host, storage_):
+def test_app_push_ends_in_test_and_deploy_and_its_replay_in_nothing(host, storage_):
     delivery = str(uuid.uuid4())
-    post_push(host, github_push([github_commit(2, modified=["functions/api.py"])]), delivery=delivery)
+    payload = github_push([github_commit(2, modified=["functions/api.py"])])
+    assert post_push(host, payload, delivery=delivery).status_code == 202
     host.wait_idle(120)
     run = push_run(storage_, delivery)
     assert run["plan"] == "app" and "retrain" not in run["steps"]
     assert run["steps"]["test"]["status"] == "succeeded" and run["steps"]["deploy"]["status"] == "succeeded"
+    before = len(runs_of(storage_, "e2e-model"))
+    again = post_push(host, payload, delivery=delivery)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate delivery"
+    host.wait_idle(120)
+    assert len(runs_of(storage_, "e2e-model")) == before
+    assert push_run(storage_, delivery)["events"] == run["events"]
 
 
-def test_docs_push_forged_and_replayed_deliveries_run_nothing(host, storage_):
+def test_docs_push_and_forged_deliveries_run_nothing(host, storage_):
     before = len(runs_of(storage_, "e2e-model"))
     docs = str(uuid.uuid4())
     assert post_push(host, github_push([github_commit(3, modified=["docs/x.md"])]), delivery=docs).status_code == 202
     forged = post_push(host, github_push([github_commit(4, modified=["training/a.py"])]), secret="guess")
     assert forged.status_code == 401
-    replayed = str(uuid.uuid4())
-    payload = github_push([github_commit(5, modified=["functions/api.py"])])
-    assert post_push(host, payload, delivery=replayed).status_code == 202
     host.wait_idle(120)
-    again = post_push(host, payload, delivery=replayed)
-    assert again.status_code == 200 and again.json()["status"] == "duplicate delivery"
-    host.wait_idle(120)
+    record = storage_.read_json(names.HOOKS, intake.record_name("github", docs)).value
+    assert record["state"] == "processed" and record["outcome"]["action"] == "nothing"
     assert push_run(storage_, docs) is None
-    assert len(runs_of(storage_, "e2e-model")) == before + 1  # only the first delivery of the replayed push
+    assert len(runs_of(storage_, "e2e-model")) == before
 
 
 def test_drifted_upload_ends_in_a_retrain_with_its_report(host, storage_):
     storage_.put_bytes(names.DATALAKE, "incoming/shifted.csv", csv_bytes(frame(1000, seed=7, shift=2.0)[FEATURES]))
     run = wait_for_run(host, storage_, lambda r: r["trigger"].get("blob") == "incoming/shifted.csv")
     assert run["trigger"]["kind"] == "drift" and run["status"] == "succeeded"
-    report = run["first_message"] and json.loads(run["first_message"])["payload"]["report"]
+    report = json.loads(run["first_message"])["payload"]["report"]
     container, _, name = report.partition("/")
     assert json.loads(storage_.get_bytes(container, name)[0])["dataset_drift"] is True
     assert run["steps"]["retrain"]["status"] == "succeeded"
