@@ -138,7 +138,8 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
     """Expire approvals; resend steps stuck in "running" past the timeout, then fail them.
 
     A step counts as stuck when it has been running longer than DRIFTLINE_STEP_TIMEOUT_MINUTES (its
-    worker died, or its message was lost). It is resent up to DRIFTLINE_STEP_MAX_RETRIES times
+    worker died, or its message was lost), and so does the first step of a running run that never
+    began within that time (its message was lost after the run record was written). It is resent up to DRIFTLINE_STEP_MAX_RETRIES times
     (each resend restarts its clock), then the run fails with the reason. Only runs changed within
     DRIFTLINE_RETENTION_DAYS are read, so the sweep does not grow with the whole history.
     """
@@ -157,6 +158,11 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
             continue
         run = runs.get_run(storage, item.name[: -len(".json")])
         if run is None or run["status"] != "running":
+            continue
+        if not run["steps"] and datetime.fromisoformat(run["updated"]) <= now - timeout:
+            first = run["steps_planned"][0]
+            if runs.resend_step(storage, run["run_id"], first, f"step {first} never began; message sent again"):
+                resent.append(run["run_id"])
             continue
         for step, entry in run["steps"].items():
             if entry.get("status") != "running" or datetime.fromisoformat(entry["started"]) > now - timeout:

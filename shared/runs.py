@@ -259,13 +259,18 @@ def message_for_step(run: dict[str, Any], step: str) -> StepMessage:
 
 def resend_step(storage: Storage, run_id: str, step: str, detail: str) -> bool:
     """Send a step's message again for a step stuck in "running" (its worker died or the message
-    was lost); restarts its clock and counts the resend on the step. False if no longer stuck."""
+    was lost), or for the first step of a running run that never began (the first message was lost
+    between `start_run`'s two writes); restarts its clock and counts the resend on the step.
+    False if no longer stuck."""
     resent = {"value": False}
 
     def change(run):
-        entry = (run or {}).get("steps", {}).get(step, {})
-        resent["value"] = run is not None and run["status"] == "running" and entry.get("status") == "running"
+        steps = run["steps"] if run is not None else {}
+        never_began = run is not None and not steps and step == run["steps_planned"][0]
+        stuck = steps.get(step, {}).get("status") == "running"
+        resent["value"] = run is not None and run["status"] == "running" and (stuck or never_began)
         if resent["value"]:
+            entry = steps.setdefault(step, {"status": "running"})
             entry["resent"] = entry.get("resent", 0) + 1
             entry["started"] = utcnow()
             run["updated"] = utcnow()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,11 @@ def test_example_file_lists_valid_settings():
     values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     load_settings(values)
+
+
+def test_example_file_lists_every_setting_the_app_reads():
+    code = "".join(p.read_text() for folder in ("shared", "functions") for p in (ROOT / folder).rglob("*.py"))
+    read = set(re.findall(r"\bDRIFTLINE_[A-Z0-9_]*[A-Z0-9]\b", code))
+    read.discard("DRIFTLINE_STEP_MESSAGE")  # set by the app on Azure ML jobs, not an app setting
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    assert sorted(read - set(values)) == []

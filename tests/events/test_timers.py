@@ -145,3 +145,16 @@ def test_cleanup_deletes_only_what_is_older_than_retention(storage, functions, e
     assert outcome.action == "cleaned"
     assert not storage.exists(names.DATALAKE, log) and not storage.exists(names.REPORTS, report)
     assert storage.exists(names.DATALAKE, kept)
+
+
+def test_sweeper_resends_a_first_message_that_was_lost(storage, env, model_name, unique):
+    env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10")
+    run_id, _ = runs.start_run(storage, plan="app", model=model_name, trigger={"kind": "manual"},
+                               reason="test", run_id=f"lost-{unique}")
+    storage.queue(names.TEST_QUEUE).clear_messages()  # the worker died right after the record was written
+    later = datetime.now(timezone.utc) + timedelta(minutes=11)
+    assert run_id in maintenance.sweep(context.storage(), context.settings(), later).run_ids
+    [message] = messages_for(storage, names.TEST_QUEUE, run_id)
+    assert message["step"] == "test" and message["attempt"] == 2
+    begun = runs.begin_step(storage, StepMessage.from_json(json.dumps(message)))
+    assert begun.proceed and begun.run["steps"]["test"]["attempts"] == 1
