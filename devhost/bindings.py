@@ -18,7 +18,7 @@ import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
 
 from devhost.errors import BindingError
-from devhost.expressions import BlobPath, fill_template
+from devhost.expressions import fill_template
 
 if TYPE_CHECKING:
     from devhost.host import Host

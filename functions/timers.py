@@ -5,6 +5,7 @@ own enable setting in `shared/maintenance.py`, so a schedule can always be prese
 """
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import azure.functions as func
@@ -39,7 +40,7 @@ def timer_cleanup(timer: func.TimerRequest) -> None:
     _run(maintenance.cleanup, timer)
 
 
-def _run(job, timer: func.TimerRequest) -> None:
+def _run(job: Callable[..., maintenance.JobOutcome], timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("%s is past due; running it now", job.__name__)
     outcome = job(context.storage(), context.settings(), datetime.now(timezone.utc))

@@ -68,6 +68,8 @@ def host(lake_storage, tmp_path_factory) -> Iterator:
         "DRIFTLINE_RETRAIN_SCHEDULE": YEARLY,
         "DRIFTLINE_SWEEP_SCHEDULE": YEARLY,
         "DRIFTLINE_CLEANUP_SCHEDULE": YEARLY,
+        "DRIFTLINE_SCHEDULED_DRIFT": "true",  # fired by hand below, not by its schedule
+        "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS": "0.2",
     }
     context.reset()
     with Host(app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
@@ -157,6 +159,21 @@ def test_malformed_upload_ends_in_quarantine(host, storage_):
     reason = storage_.read_json(names.DATALAKE, quarantine.reason_name("labeled/broken.csv")).value
     assert "missing required column(s) label" in reason["reason"]
     assert storage_.exists(names.DATALAKE, "labeled/broken.csv")
+
+
+def test_scored_traffic_that_drifted_ends_in_a_retrain_from_the_drift_timer(host, storage_):
+    shifted = frame(600, seed=8, shift=2.0)[FEATURES].to_dict(orient="records")
+    for start in range(0, len(shifted), 200):
+        response = requests.post(f"{host.url}/api/score", json={"records": shifted[start:start + 200]}, timeout=30)
+        assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 60
+    while sum(1 for b in storage_.list(names.DATALAKE, "scoring-log/e2e-model/") if b.name.endswith(".jsonl")) < 3:
+        assert time.monotonic() < deadline, "the scoring log was not written"
+        time.sleep(0.2)
+    assert host.run_once("timer_drift")
+    run = wait_for_run(host, storage_, lambda r: r["trigger"].get("source") == "scoring-log")
+    assert run["trigger"]["kind"] == "drift" and run["steps"]["retrain"]["status"] == "succeeded"
+    assert "drift in the last 24 h of scoring" in run["reason"]
 
 
 def wait_for_run(host, storage, match, timeout: float = 120) -> dict:

@@ -4,12 +4,12 @@ incoming data to a drift report (and a retrain when it drifts), bad files to qua
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import azure.functions as func
 import pytest
 
-from conftest import messages_for, runs_of
+from conftest import messages_for, queued, runs_of
 from event_data import FEATURES, TARGET, csv_bytes, frame, parquet_bytes
 from shared import lake, names, quarantine, runs
 
@@ -29,6 +29,10 @@ def fire(functions, name: str, etag: str, data: bytes, *, function: str | None =
                                  uri=f"http://127.0.0.1/{names.DATALAKE}/{name}",
                                  blob_properties={"ETag": etag, "ContentLength": len(data)})
     functions[function](blob)
+
+
+def queued_runs(storage) -> list[dict]:
+    return queued(storage, names.RETRAIN_QUEUE)
 
 
 def receipt(storage, name: str, etag: str) -> dict:
@@ -61,7 +65,7 @@ def test_labeled_formats(storage, functions, unique, fmt):
 
 
 def test_labeled_files_in_one_window_share_one_delayed_retrain(storage, functions, env, unique, model_name):
-    env(DRIFTLINE_RETRAIN_COALESCE_SECONDS="3600")
+    env(DRIFTLINE_RETRAIN_COALESCE_SECONDS="86400")  # one window for the whole test
     names_ = [f"labeled/{unique}/part-{i}.csv" for i in range(3)]
     etags = [upload(storage, functions, name, csv_bytes(frame(20, seed=i))) for i, name in enumerate(names_)]
     outcomes = [receipt(storage, name, etag) for name, etag in zip(names_, etags)]
@@ -174,19 +178,13 @@ def test_malformed_incoming_is_quarantined(storage, functions, unique, model_nam
     assert runs_of(storage, model_name) == []
 
 
-def queued_runs(storage) -> list[dict]:
-    from conftest import queued
-
-    return queued(storage, names.RETRAIN_QUEUE)
-
-
 def test_blob_names_and_kinds():
     assert lake.blob_name("datalake/labeled/a/b.csv") == "labeled/a/b.csv"
     assert lake.kind_of("labeled/a.csv") == lake.LABELED and lake.kind_of("incoming/a.csv") == lake.INCOMING
     assert lake.kind_of("quarantine/labeled/a.csv") is None
 
 
-def test_outcome_time_comes_from_the_clock(storage, env, unique):
+def test_core_takes_the_trigger_path(storage, env, unique):
     from shared import context
 
     name = f"labeled/{unique}/t.csv"
@@ -195,3 +193,19 @@ def test_outcome_time_comes_from_the_clock(storage, env, unique):
     outcome = lake.handle_upload(context.storage(), context.settings(), f"datalake/{name}", now=now)
     assert outcome.action == "retrain"
     assert runs.get_run(storage, outcome.run_id)["trigger"]["blob"] == name
+
+
+def test_coalescing_windows_follow_the_clock(storage, env, unique, model_name):
+    from shared import context
+
+    env(DRIFTLINE_RETRAIN_COALESCE_SECONDS="60")
+    start = datetime(2026, 6, 1, 12, 0, 5, tzinfo=timezone.utc)
+    outcomes = []
+    for i, offset in enumerate((0, 50, 61)):
+        name = f"labeled/{unique}/w{i}.csv"
+        storage.put_bytes(names.DATALAKE, name, csv_bytes(frame(5, seed=i)))
+        outcomes.append(lake.handle_upload(context.storage(), context.settings(), f"datalake/{name}",
+                                           now=start + timedelta(seconds=offset)))
+    assert [o.action for o in outcomes] == ["retrain", "joined", "retrain"]
+    assert outcomes[0].run_id == outcomes[1].run_id != outcomes[2].run_id
+    assert "retrain starts in 55 s" in outcomes[0].detail and "retrain starts in 54 s" in outcomes[2].detail
