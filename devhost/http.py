@@ -292,6 +292,9 @@ class _Handler(BaseHTTPRequestHandler):
     frontend: HttpFrontend
     protocol_version = "HTTP/1.1"
     server_version = "devhost"
+    # Headers and body go out as separate writes; with Nagle on, a keep-alive client waits ~40 ms
+    # for the delayed ACK before the body arrives.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args) -> None:  # the invocation line is the access log
         log.debug("http: " + format, *args)

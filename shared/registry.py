@@ -66,7 +66,7 @@ def version_prefix(model: str, version: int) -> str:
     return f"{check_name(model)}/{int(version)}/"
 
 
-def _aliases_blob(model: str) -> str:
+def aliases_blob(model: str) -> str:
     return f"{check_name(model)}/aliases.json"
 
 
@@ -104,7 +104,7 @@ def version_info(storage: Storage, model: str, version: int) -> dict[str, Any]:
 
 def aliases(storage: Storage, model: str) -> tuple[dict[str, Any], str]:
     """The aliases document and its ETag ("" when no alias was ever set)."""
-    document = storage.read_json(names.MODELS, _aliases_blob(model))
+    document = storage.read_json(names.MODELS, aliases_blob(model))
     if document is None:
         return {"aliases": {}, "history": []}, ""
     return document.value, document.etag
@@ -286,7 +286,7 @@ def move_alias(
             _history(document, now, "canary", canary, None, f"promoted: {why}", by, run_id)
         return document
 
-    return storage.update_json(names.MODELS, _aliases_blob(model), change)
+    return storage.update_json(names.MODELS, aliases_blob(model), change)
 
 
 def remove_alias(storage: Storage, model: str, alias: str, *, why: str, by: str, run_id: str | None = None) -> bool:
@@ -303,7 +303,7 @@ def remove_alias(storage: Storage, model: str, alias: str, *, why: str, by: str,
 
     if aliases(storage, model)[0]["aliases"].get(alias) is None:
         return False
-    storage.update_json(names.MODELS, _aliases_blob(model), change)
+    storage.update_json(names.MODELS, aliases_blob(model), change)
     return removed["value"]
 
 
@@ -339,7 +339,7 @@ def rollback(storage: Storage, model: str, *, why: str, by: str) -> dict[str, An
             _history(document, now, "previous", previous, earlier, why, by, None, rollback=True)
         return document
 
-    return storage.update_json(names.MODELS, _aliases_blob(model), change)
+    return storage.update_json(names.MODELS, aliases_blob(model), change)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ class ModelCache:
         now = self.clock()
         if state is not None and now - state.checked < self.check_seconds:
             return state.document
-        etag = self.storage.etag(names.MODELS, registry._aliases_blob(model))
+        etag = self.storage.etag(names.MODELS, registry.aliases_blob(model))
         self.etag_checks += 1
         if state is not None and etag == state.etag:
             state.checked = now
