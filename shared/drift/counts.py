@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .convert import family, number_name, numpy_view, to_float, to_strings
+from .convert import family, number_name, numpy_view, to_float, to_strings, valid_mask
 from .layout import CategoricalLayout, ColumnLayout, NumericLayout
 
 UNSEEN_NAMES_KEPT = 20
@@ -204,14 +204,15 @@ def _count_number_categories(counts: ColumnCounts, bins: CategoricalLayout, x: n
 
 
 def _count_string_categories(counts: ColumnCounts, bins: CategoricalLayout, strings: Any) -> None:
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if strings.null_count == len(strings):
         return
-    idx = pc.index_in(strings, value_set=pa.array(bins.categories, type=pa.string()))
+    idx = pc.index_in(strings, value_set=bins.value_set)   # int32; null for nulls and other values
     k = len(bins.categories)
-    codes = numpy_view(idx.fill_null(k).cast(pa.int32()), np.int32)
+    codes = numpy_view(idx, np.int32)
+    if idx.null_count:
+        codes = np.where(valid_mask(idx), codes, k)
     cells = np.bincount(codes, minlength=bins.n_cells)
     cells[k] -= strings.null_count
     counts.cells += cells

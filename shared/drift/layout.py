@@ -107,6 +107,13 @@ class CategoricalLayout:
     def n_cells(self) -> int:
         return len(self.categories) + 1   # last cell: values outside `categories`
 
+    @cached_property
+    def value_set(self) -> Any:
+        """The categories as an Arrow string array (for ``pyarrow.compute.index_in``)."""
+        from .convert import string_array
+
+        return string_array(self.categories)
+
     def to_dict(self) -> dict[str, Any]:
         return {"categories": list(self.categories),
                 "values": None if self.values is None else self.values.tolist(),

@@ -54,10 +54,12 @@ def api_env(storage_env: str, model_name: str, monkeypatch) -> Iterator[dict[str
 
 @pytest.fixture(scope="session")
 def functions() -> dict[str, Callable[[func.HttpRequest], func.HttpResponse]]:
-    """The app's user functions by name (the app can be indexed once per process)."""
+    """The app's user functions by name (an app can be indexed once per process, so the index is
+    shared with the runner's)."""
+    from devhost.metadata import app_functions
     from function_app import app
 
-    return {fn.get_function_name(): fn.get_user_function() for fn in app.get_functions()}
+    return {fn.get_function_name(): fn.get_user_function() for fn in app_functions(app)}
 
 
 @pytest.fixture
