@@ -40,7 +40,7 @@ def bare_seconds() -> float:
 
 def pipeline_seconds(connection_string: str, model: str) -> float:
     from devhost import Host
-    from shared import names, registry
+    from shared import lake, names, registry, runs
     from shared.settings import StorageConnection
     from shared.storage import Storage
 
@@ -51,10 +51,15 @@ def pipeline_seconds(connection_string: str, model: str) -> float:
         "DRIFTLINE_RETRAIN_COALESCE_SECONDS": "0",
     })
     storage = Storage.connect(StorageConnection(connection_string=connection_string))
+    name = f"labeled/{model}/customers.csv"
     with Host(settings=settings, port=0, blob_poll_interval=0.2):
         start = time.perf_counter()
-        storage.put_bytes(names.DATALAKE, f"labeled/{model}/customers.csv", SAMPLE.read_bytes())
+        etag = storage.put_bytes(names.DATALAKE, name, SAMPLE.read_bytes()).strip('"')
         while registry.resolve(storage, model, "production") is None:
+            receipt = storage.read_json(names.HOOKS, lake.receipt_name(name, etag))
+            run = receipt and receipt.value.get("run_id") and runs.get_run(storage, receipt.value["run_id"])
+            if run and run["status"] in runs.FINAL and run["status"] != "succeeded":
+                raise SystemExit(f"the run ended {run['status']}: {run['events'][-1]['detail']}")
             if time.perf_counter() - start > 300:
                 raise SystemExit("no production model after 300 s; see the log above")
             time.sleep(0.1)
