@@ -120,6 +120,9 @@ def run_demo(base: str) -> None:
     say("step 4/6: a drifted production batch arrives; drift past the threshold retrains by itself")
     drifted = deploy_from_upload(storage, SAMPLES / "incoming" / "batch-drifted.csv",
                                  f"incoming/demo-{stamp}/batch-drifted.csv")
+    if drifted["action"] != "drift":
+        raise SystemExit(f"expected the drifted batch to start a retrain, but the lake trigger said "
+                         f"{drifted['action']}: {drifted['detail']}")
     say(f"drift report: reports/{drifted['report']}.html")
     overview = requests.get(f"{base}/api/models/{model}", timeout=30).json()
     second = overview["aliases"]["production"]["version"]

@@ -6,7 +6,8 @@ Writes, deterministically for a seed:
 - labeled/customers.csv  training data: 6 numeric + 2 categorical features and a binary `label`
   (churn) with real signal (a logistic model of tenure, satisfaction, plan, ...);
 - incoming/batch-ok.csv  a production batch from the same distribution, without the label;
-- incoming/batch-drifted.csv  a batch where age, income and plan have clearly shifted;
+- incoming/batch-drifted.csv  a batch from a new customer segment: age, income, plan, tenure and
+  satisfaction have clearly shifted (5 of 8 features, past the default 50% dataset threshold);
 - incoming/malformed.csv  a file a CSV reader rejects (ragged rows, an unterminated quote).
 """
 
@@ -29,10 +30,10 @@ def customers(rng: np.random.Generator, rows: int, *, drifted: bool = False) -> 
     frame = pd.DataFrame({
         "age": age.astype(int),
         "income": income,
-        "tenure_months": rng.exponential(24, rows).round().astype(int),
+        "tenure_months": rng.exponential(8 if drifted else 24, rows).round().astype(int),
         "balance": rng.normal(1500, 600, rows).round(2),
         "products": rng.poisson(2, rows),
-        "satisfaction": rng.uniform(1, 5, rows).round(2),
+        "satisfaction": rng.uniform(1, 3.5 if drifted else 5, rows).round(2),
         "region": rng.choice(REGIONS, rows, p=[0.3, 0.3, 0.2, 0.2]),
         "plan": rng.choice(PLANS, rows, p=plan_weights),
     })

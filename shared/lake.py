@@ -9,7 +9,7 @@
   reference profile; the report goes to `reports/<model>/<timestamp>-<source>.{json,html}` and a
   drifted dataset starts a retrain with the report attached.
 
-A file that cannot be read, has no rows, or lacks required columns is quarantined (`shared.quarantine`)
+A file that cannot be read, has malformed rows, has no rows, or lacks required columns is quarantined (`shared.quarantine`)
 and the original is left untouched. Each (name, ETag) is handled once: a receipt
 `hooks/uploads/<hash>.json` is written when it was handled, and the runs it starts have ids derived
 from it, so a duplicate delivery of the same upload does nothing.
@@ -139,8 +139,11 @@ def validate_labeled(storage: Storage, settings: Settings, name: str) -> int:
             for batch in source.batches():
                 columns = columns or list(batch.schema.names)
                 rows += batch.num_rows
+            malformed = source.state.malformed_rows
     except UnreadableData as error:
         raise Rejected(f"unreadable: {error.reason}") from None
+    if malformed:
+        raise Rejected(f"breaks the format: {malformed} malformed rows (wrong number of fields)")
     if rows == 0:
         raise Rejected("the file has no rows")
     missing = [column for column in required if column not in columns]
@@ -196,6 +199,8 @@ def check_drift(
         raise Rejected("the file has no rows")
     if "missing_columns" in codes:
         raise Rejected(f"breaks the schema: {codes['missing_columns']['message']}")
+    if "malformed_rows" in codes:
+        raise Rejected(f"breaks the format: {codes['malformed_rows']['message']} (wrong number of fields)")
     report = f"{settings.model_name}/{now.strftime('%Y%m%dT%H%M%SZ')}-{_slug(source)}"
     storage.put_bytes(names.REPORTS, report + ".html", render_html(result).encode("utf-8"),
                       content_type="text/html; charset=utf-8")

@@ -1,7 +1,6 @@
 """Reference profile: built once from the training data, stored as compact JSON.
 
-Building reads the reference twice (pyarrow makes that cheap; one-shot inputs
-are spooled to a temporary file, not memory):
+Building makes two passes over the reference:
 
 1. a scan decides each column's kind and bins: a bounded reservoir sample of
    numeric values (exact when the column has no more values than the sample
@@ -9,6 +8,11 @@ are spooled to a temporary file, not memory):
    counts give the top-K categories;
 2. the reference is counted into those fixed bins with the very code that
    counts current data (``counts.Counter``), so both sides are binned alike.
+
+A reference whose batches take at most ``KEEP_REFERENCE_BYTES`` of Arrow
+memory is read once: the scan keeps its batches and the count uses them.
+A larger one is read again (one-shot inputs are spooled to a temporary file,
+not memory), so memory stays bounded whatever the size.
 
 The JSON size depends on the number of columns and settings, never on rows.
 """
@@ -33,6 +37,7 @@ SCHEMA = "driftline.profile/1"
 MAX_TRACKED_CATEGORIES = 10_000   # distinct values counted while scanning; more make a column high-cardinality
 MAX_NUMERIC_DISTINCT = 1000        # a numeric column with more distinct values is never categorical
 SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+KEEP_REFERENCE_BYTES = 256 << 20   # a reference up to this much Arrow memory is parsed once, not twice
 
 
 @dataclass
@@ -101,22 +106,35 @@ class _Reservoir:
 
     def __init__(self, size: int, rng: np.random.Generator) -> None:
         self.size, self.rng = size, rng
-        self.values = np.empty(0)
+        self._filling: list[np.ndarray] = []   # copies of the first values, joined once (not per batch)
+        self._values = np.empty(0)
         self.seen = 0
 
+    @property
+    def values(self) -> np.ndarray:
+        if self._filling:
+            self._values = np.concatenate([self._values, *self._filling])
+            self._filling = []
+        return self._values
+
     def add(self, x: np.ndarray) -> None:
-        free = self.size - len(self.values)
+        free = self.size - min(self.seen, self.size)
         if free > 0:
-            self.values = np.concatenate([self.values, x[:free]])
+            self._filling.append(x[:free].copy())
             self.seen += min(free, len(x))
             x = x[free:]
         if not len(x):
             return
+        values = self.values
         positions = self.seen + np.arange(1, len(x) + 1)
         keep = self.rng.random(len(x)) * positions < self.size
         slots = self.rng.integers(0, self.size, int(keep.sum()))
-        self.values[slots] = x[keep]   # later values win, as in the sequential algorithm
+        values[slots] = x[keep]   # later values win, as in the sequential algorithm
         self.seen += len(x)
+
+    def sorted_finite(self) -> np.ndarray:
+        values = self.values
+        return np.sort(values[np.isfinite(values)])
 
 
 @dataclass
@@ -132,6 +150,13 @@ class _ColumnScan:
     hi: float = -np.inf
     categories: dict[Any, int] = field(default_factory=dict)
     overflow: bool = False              # more distinct values than MAX_TRACKED_CATEGORIES
+    _sorted: np.ndarray | None = None
+
+    def sorted_sample(self) -> np.ndarray:
+        """The finite values of the reservoir, sorted (computed once, after the scan)."""
+        if self._sorted is None:
+            self._sorted = self.reservoir.sorted_finite()
+        return self._sorted
 
     def add(self, arr: Any, forced: str | None) -> None:
         fam = family(arr.type)
@@ -186,19 +211,30 @@ class _ColumnScan:
         return "categorical"
 
 
+def quantiles_of_sorted(a: np.ndarray, q: Any) -> np.ndarray:
+    """``np.quantile(a, q)`` (its default "linear" method, same rounding) for a sorted,
+    NaN-free ``a``: straight indexing, where np.quantile would partition ``a`` again."""
+    pos = (len(a) - 1) * np.asarray(q, dtype=float)
+    below = np.floor(pos).astype(np.intp)
+    above = np.minimum(below + 1, len(a) - 1)
+    t = pos - below
+    lo, hi = a[below], a[above]
+    diff = hi - lo
+    return np.where(t >= 0.5, hi - diff * (1 - t), lo + diff * t)
+
+
 def _numeric_layout(scan: _ColumnScan, cfg: DriftConfig) -> NumericLayout:
-    sample = scan.reservoir.values
-    finite = np.sort(sample[np.isfinite(sample)])
+    finite = scan.sorted_sample()
     if not len(finite):
         return NumericLayout(np.empty(0), (), True, 0.0)
-    distinct = np.unique(finite)
+    distinct = finite[np.concatenate([[True], finite[1:] != finite[:-1]])]
     exact = scan.reservoir.seen <= scan.reservoir.size and len(distinct) <= cfg.ks_grid
     if exact:
         grid = distinct
     else:
-        grid = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, cfg.ks_grid)))
+        grid = np.unique(quantiles_of_sorted(finite, np.linspace(0.0, 1.0, cfg.ks_grid)))
         grid[0], grid[-1] = min(grid[0], scan.lo), max(grid[-1], scan.hi)   # grid spans the true range
-    edges = np.quantile(finite, np.arange(1, cfg.bins) / cfg.bins)
+    edges = quantiles_of_sorted(finite, np.arange(1, cfg.bins) / cfg.bins)
     cuts = np.unique(np.searchsorted(grid, edges, side="left"))
     cuts = tuple(int(c) for c in cuts if 0 < c < len(grid))
     return NumericLayout(grid, cuts, exact, float(finite.mean()))
@@ -228,6 +264,8 @@ def build(source: Any, *, name: str | None = None, schema: Mapping[str, str] | N
     with open_source(source, name=name, replayable=True) as src:
         scans: dict[str, _ColumnScan] = {}
         rows = 0
+        kept: list[Any] | None = []   # the scan's batches, while they fit in KEEP_REFERENCE_BYTES
+        kept_bytes = 0
         for batch in src.batches(kinds={k: v for k, v in schema.items() if v != "ignore"},
                                  block_size=cfg.batch_bytes):
             rows += batch.num_rows
@@ -236,6 +274,12 @@ def build(source: Any, *, name: str | None = None, schema: Mapping[str, str] | N
                     continue
                 scan = scans.setdefault(col, _ColumnScan(_Reservoir(cfg.sample_size, rng)))
                 scan.add(arr, schema.get(col))
+            if kept is not None:
+                kept.append(batch)
+                kept_bytes += batch.nbytes
+                if kept_bytes > KEEP_REFERENCE_BYTES:
+                    kept = None
+        malformed_rows = src.state.malformed_rows
         if rows == 0:
             raise UnreadableData(f"{src.name} has no data rows to profile")
         layouts, findings = {}, []
@@ -247,10 +291,17 @@ def build(source: Any, *, name: str | None = None, schema: Mapping[str, str] | N
         kinds = {c: ("numeric" if lay.kind == "numeric" or getattr(lay.bins, "values", None) is not None
                      else "categorical") for c, lay in layouts.items()}
         counter = Counter("", layouts)
-        for batch in src.batches(kinds=kinds, columns=list(layouts), block_size=cfg.batch_bytes):
-            counter.add(batch)
+        if kept is not None and (src.format != "csv" or _typed_as(kept, kinds)):
+            for batch in kept:
+                counter.add(batch.select([c for c in batch.schema.names if c in layouts]))
+            del kept
+        else:   # too large to keep, or the CSV re-read would type some column differently
+            kept = None
+            for batch in src.batches(kinds=kinds, columns=list(layouts), block_size=cfg.batch_bytes):
+                counter.add(batch)
+            malformed_rows = src.state.malformed_rows
         observed = counter.observed
-        observed.malformed_rows = src.state.malformed_rows
+        observed.malformed_rows = malformed_rows
     settings = {k: getattr(cfg, k) for k in ("bins", "ks_grid", "top_k", "categorical_max_distinct",
                                                "sample_size", "seed")}
     observed.profile_id = profile_id(layouts, settings, observed)
@@ -259,13 +310,32 @@ def build(source: Any, *, name: str | None = None, schema: Mapping[str, str] | N
                    datetime.now(timezone.utc).isoformat(timespec="seconds"), findings)
 
 
+def _typed_as(batches: list[Any], kinds: Mapping[str, str]) -> bool:
+    """Would re-reading the CSV with ``kinds`` give the same values as ``batches``?
+
+    The re-read parses numeric columns as float64 and the others as strings;
+    integer or float columns convert to the same floats, anything else (null,
+    bool, temporal, numbers inferred for a categorical column) might not.
+    """
+    import pyarrow as pa
+
+    for batch in batches:
+        for col, arr in zip(batch.schema.names, batch.columns):
+            kind = kinds.get(col)
+            if kind == "numeric" and not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+                return False
+            if kind == "categorical" and not pa.types.is_string(arr.type):
+                return False
+    return True
+
+
 def _summary(layout: ColumnLayout, scan: _ColumnScan, observed: Observed) -> dict[str, Any]:
     counts = observed.columns[layout.name]
     out: dict[str, Any] = {"rows": counts.rows, "nulls": counts.nulls, "invalid": counts.invalid}
     if isinstance(layout.bins, NumericLayout):
         mean, std = counts.mean_std(layout.bins.shift)
-        finite = scan.reservoir.values[np.isfinite(scan.reservoir.values)]
-        q = np.quantile(finite, SUMMARY_QUANTILES).tolist() if len(finite) else [None] * len(SUMMARY_QUANTILES)
+        finite = scan.sorted_sample()
+        q = quantiles_of_sorted(finite, SUMMARY_QUANTILES).tolist() if len(finite) else [None] * len(SUMMARY_QUANTILES)
         out.update(min=_finite_or_none(counts.lo), max=_finite_or_none(counts.hi), mean=mean, std=std,
                    quantiles={f"p{round(p * 100)}": v for p, v in zip(SUMMARY_QUANTILES, q)},
                    infinite=int(counts.present - counts.finite),

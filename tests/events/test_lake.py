@@ -178,6 +178,31 @@ def test_malformed_incoming_is_quarantined(storage, functions, unique, model_nam
     assert runs_of(storage, model_name) == []
 
 
+def ragged_csv() -> bytes:
+    good = csv_bytes(frame(50, seed=12)[FEATURES]).decode()
+    header, first, *rest = good.splitlines()
+    return "\n".join([header, first, "1.0,2.0", *rest, ",".join(["3"] * (len(FEATURES) + 3))]).encode()
+
+
+def test_incoming_with_ragged_rows_is_quarantined_with_the_count(storage, functions, unique, model_name, production):
+    name = f"incoming/{unique}/ragged.csv"
+    data = ragged_csv()
+    etag = upload(storage, functions, name, data)
+    assert receipt(storage, name, etag)["action"] == "quarantined"
+    assert "2 malformed rows" in reason_of(storage, name)["reason"]
+    assert storage.get_bytes(names.DATALAKE, name)[0] == data  # the original is untouched
+    assert runs_of(storage, model_name) == []
+
+
+def test_labeled_with_ragged_rows_is_quarantined(storage, functions, unique, model_name):
+    name = f"labeled/{unique}/ragged.csv"
+    good = csv_bytes(frame(20, seed=13)).decode().splitlines()
+    etag = upload(storage, functions, name, "\n".join([*good, "1,2"]).encode())
+    assert receipt(storage, name, etag)["action"] == "quarantined"
+    assert "1 malformed rows" in reason_of(storage, name)["reason"]
+    assert runs_of(storage, model_name) == []
+
+
 def test_blob_names_and_kinds():
     assert lake.blob_name("datalake/labeled/a/b.csv") == "labeled/a/b.csv"
     assert lake.kind_of("labeled/a.csv") == lake.LABELED and lake.kind_of("incoming/a.csv") == lake.INCOMING
