@@ -135,7 +135,8 @@ def scheduled_retrain(storage: Storage, settings: Settings, now: datetime) -> Jo
 
 
 def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
-    """Expire approvals; resend steps stuck in "running" past the timeout, then fail them.
+    """Expire approvals; judge a running canary; resend steps stuck in "running" past the timeout,
+    then fail them.
 
     A step counts as stuck when it has been running longer than DRIFTLINE_STEP_TIMEOUT_MINUTES (its
     worker died, or its message was lost), and so does the first step of a running run that never
@@ -143,11 +144,12 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
     (each resend restarts its clock), then the run fails with the reason. Only runs changed within
     DRIFTLINE_RETENTION_DAYS are read, so the sweep does not grow with the whole history.
     """
-    from shared import approvals
+    from shared import approvals, deploy
 
     if not settings.sweep_enabled:
         return JobOutcome("sweep", "disabled", "DRIFTLINE_SWEEP_ENABLED is false")
     expired = approvals.expire(storage, settings, now)
+    canary = deploy.evaluate_canary(storage, settings, settings.model_name)
     timeout = timedelta(minutes=settings.step_timeout_minutes)
     horizon = now - timedelta(days=settings.retention_days)
     resent, failed = [], []
@@ -175,7 +177,8 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
                 runs.stop_run(storage, run["run_id"], step, "failed",
                               f"{stuck} after {entry.get('resent', 0)} resends; giving up")
                 failed.append(run["run_id"])
-    detail = f"{len(expired)} approvals expired, {len(resent)} stuck steps resent, {len(failed)} failed"
+    detail = (f"{len(expired)} approvals expired, canary: {canary.action} ({canary.reason}), "
+              f"{len(resent)} stuck steps resent, {len(failed)} failed")
     return JobOutcome("sweep", "swept", detail, tuple(expired + resent + failed))
 
 

@@ -124,6 +124,21 @@ def test_sweep_timer_expires_approvals(storage, functions, env, model_name, uniq
     assert run["status"] == "rejected" and "approval expired" in run["events"][-1]["detail"]
 
 
+def test_sweep_timer_judges_the_canary(storage, functions, env, model_name, production):
+    from shared import deploy, registry
+
+    env(DRIFTLINE_CANARY_MIN_REQUESTS="10", DRIFTLINE_CANARY_MAX_ERROR_RATE="0.05")
+    registry.move_alias(storage, model_name, "canary", production, why="test", by="test", percent=20)
+    deploy.record_canary_outcome(storage, model_name, production, requests=9, errors=0, latency_ms_sum=9.0)
+    fire(functions, "timer_sweep")
+    assert registry.resolve(storage, model_name, "canary") == production  # 9 of 10 requests: wait
+    deploy.record_canary_outcome(storage, model_name, production, requests=11, errors=5, latency_ms_sum=11.0)
+    fire(functions, "timer_sweep")
+    assert registry.resolve(storage, model_name, "canary") is None
+    history = registry.aliases(storage, model_name)[0]["history"]
+    assert "error rate 0.250 above 0.05" in history[-1]["why"]
+
+
 def test_sweeper_and_cleanup_can_be_switched_off(storage, env):
     env(DRIFTLINE_SWEEP_ENABLED="false", DRIFTLINE_CLEANUP_ENABLED="false")
     far = datetime.now(timezone.utc) + timedelta(days=3650)
