@@ -20,6 +20,7 @@ import pyarrow as pa
 from .errors import UnreadableData
 
 TABLE_BATCH_ROWS = 65_536
+CSV_PARSE_BLOCK = 1 << 20   # pyarrow's CSV reader holds ~40 blocks in flight: 1 MiB blocks keep that ~40 MB
 _FORMATS = ((".csv.gz", "csv"), (".csv", "csv"), (".parquet", "parquet"), (".pq", "parquet"),
             (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".jsonl.gz", "jsonl"))
 
@@ -70,9 +71,10 @@ class Source:
         if self._batches is not None:
             batches = _select(self._batches(), wanted, self.state)
         elif self.format == "csv":
-            batches = _csv_batches(self._open, kinds or {}, wanted, block_size, self.state)
+            batches = _prefetch(_coalesce(_csv_batches(self._open, kinds or {}, wanted,
+                                                       min(block_size, CSV_PARSE_BLOCK), self.state), block_size))
         elif self.format == "parquet":
-            batches = _parquet_batches(self._opener, wanted, self.state)
+            batches = _prefetch(_parquet_batches(self._opener, wanted, self.state))
         else:
             batches = _jsonl_batches(self._open, block_size, self.state)
         for batch in batches:
@@ -262,6 +264,75 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+_END = object()
+
+
+def _prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """``batches``, produced by a background thread up to ``depth`` batches ahead.
+
+    pyarrow parses without holding the GIL, so the next batch is parsed on
+    another core while the caller counts this one. Errors of the reader are
+    raised here; if the caller stops early, the reader is closed (its file too).
+    """
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_END)
+        except BaseException as exc:   # handed to the caller's thread
+            put(exc)
+        finally:
+            getattr(batches, "close", lambda: None)()
+
+    worker = threading.Thread(target=produce, name="driftline-read", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _coalesce(batches: Iterator[pa.RecordBatch], min_bytes: int) -> Iterator[pa.RecordBatch]:
+    """Join consecutive batches of the same schema until they hold ``min_bytes``.
+
+    Small parse blocks bound the CSV reader's memory; counting pays a fixed
+    cost per batch and column, so it gets batches of ``block_size`` again.
+    """
+    group: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        if group and batch.schema != group[0].schema:
+            yield pa.concat_batches(group)
+            group, size = [], 0
+        group.append(batch)
+        size += batch.nbytes
+        if size >= min_bytes:
+            yield group[0] if len(group) == 1 else pa.concat_batches(group)
+            group, size = [], 0
+    if group:
+        yield group[0] if len(group) == 1 else pa.concat_batches(group)
+
+
 # --- CSV --------------------------------------------------------------------
 
 def _csv_names(open_stream: Callable[[], pa.NativeFile]) -> list[str]:
@@ -307,6 +378,7 @@ def _csv_batches(open_stream: Callable[[], pa.NativeFile], kinds: Mapping[str, s
             if attempt == 1 or "conversion error" not in str(exc).lower() or "utf8" in str(exc).lower():
                 raise UnreadableData(f"not a readable CSV file: {_first_line(exc)}") from exc
             types = {n: pa.string() for n in include}
+            state.malformed_rows = 0   # the re-read parses (and counts) every row again
         except (OSError, EOFError) as exc:
             raise UnreadableData(f"not a readable CSV file: {_first_line(exc)}") from exc
 
