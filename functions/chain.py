@@ -9,18 +9,24 @@ propagates so the host retries the message, and poisons it after maxDequeueCount
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared import approvals, context, deploy, gates, names, notify, registry, runs, training
-from shared.messages import InvalidMessage, StepMessage
+from shared import names
+
+if TYPE_CHECKING:
+    from shared.messages import StepMessage
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 CONNECTION = "AzureWebJobsStorage"
 
 
-def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[[StepMessage], None]) -> None:
+def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[["StepMessage"], None]) -> None:
+    from shared import context, notify, registry, runs  # the core loads on first use, not at indexing
+    from shared.messages import InvalidMessage, StepMessage
+
     storage = context.storage()
     body = msg.get_body().decode("utf-8", errors="replace")
     try:
@@ -52,7 +58,9 @@ def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[[Ste
 @bp.function_name("retrain")
 @bp.queue_trigger(arg_name="msg", queue_name=names.RETRAIN_QUEUE, connection=CONNECTION)
 def retrain(msg: func.QueueMessage) -> None:
-    def work(message: StepMessage) -> None:
+    from shared import context, runs, training
+
+    def work(message: "StepMessage") -> None:
         outputs = training.retrain(context.storage(), context.settings(), message)
         if outputs is not None:  # None: handed to an Azure ML job, which completes the step
             runs.complete_step(context.storage(), message, outputs)
@@ -63,7 +71,9 @@ def retrain(msg: func.QueueMessage) -> None:
 @bp.function_name("register")
 @bp.queue_trigger(arg_name="msg", queue_name=names.REGISTER_QUEUE, connection=CONNECTION)
 def register(msg: func.QueueMessage) -> None:
-    def work(message: StepMessage) -> None:
+    from shared import context, registry, runs
+
+    def work(message: "StepMessage") -> None:
         runs.complete_step(context.storage(), message, registry.register_run(context.storage(), message))
 
     _run_step(names.REGISTER_QUEUE, "register", msg, work)
@@ -72,7 +82,9 @@ def register(msg: func.QueueMessage) -> None:
 @bp.function_name("test")
 @bp.queue_trigger(arg_name="msg", queue_name=names.TEST_QUEUE, connection=CONNECTION)
 def test(msg: func.QueueMessage) -> None:
-    def work(message: StepMessage) -> None:
+    from shared import approvals, context, gates, runs
+
+    def work(message: "StepMessage") -> None:
         storage, settings = context.storage(), context.settings()
         outputs = gates.run_gates(storage, settings, message)
         if settings.approval_required:
@@ -86,7 +98,9 @@ def test(msg: func.QueueMessage) -> None:
 @bp.function_name("deploy")
 @bp.queue_trigger(arg_name="msg", queue_name=names.DEPLOY_QUEUE, connection=CONNECTION)
 def deploy_step(msg: func.QueueMessage) -> None:
-    def work(message: StepMessage) -> None:
+    from shared import context, deploy, runs
+
+    def work(message: "StepMessage") -> None:
         storage = context.storage()
         runs.complete_step(storage, message, deploy.deploy_version(storage, context.settings(), message))
 
@@ -96,6 +110,8 @@ def deploy_step(msg: func.QueueMessage) -> None:
 @bp.function_name("notify")
 @bp.queue_trigger(arg_name="msg", queue_name=names.NOTIFY_QUEUE, connection=CONNECTION)
 def notify_step(msg: func.QueueMessage) -> None:
+    from shared import context, notify, runs
+
     body = msg.get_body().decode("utf-8", errors="replace")
     try:
         notification = notify.Notification.from_json(body)

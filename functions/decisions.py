@@ -12,8 +12,6 @@ import logging
 
 import azure.functions as func
 
-from shared import approvals, context, notify, registry, runs
-
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
@@ -36,6 +34,8 @@ def _decision_body(req: func.HttpRequest) -> tuple[dict | None, func.HttpRespons
 
 
 def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
+    from shared import approvals, context, runs  # the core loads on first use, not at indexing
+
     body, problem = _decision_body(req)
     if problem is not None:
         return problem
@@ -71,6 +71,8 @@ def reject_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("rollback_model")
 @bp.route(route="models/{name}/rollback", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def rollback_model(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import context, notify, registry
+
     body, problem = _decision_body(req)
     if problem is not None:
         return problem

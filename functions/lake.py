@@ -10,7 +10,7 @@ import logging
 
 import azure.functions as func
 
-from shared import context, lake, names
+from shared import names
 from shared.settings import blob_source
 
 bp = func.Blueprint()
@@ -33,6 +33,8 @@ def on_incoming(blob: func.InputStream) -> None:
 
 
 def _handle(blob: func.InputStream) -> None:
+    from shared import context, lake  # the core loads on first use, not at indexing
+
     etag = (blob.blob_properties or {}).get("ETag") or (blob.blob_properties or {}).get("Etag")
     outcome = lake.handle_upload(context.storage(), context.settings(), blob.name, etag)
     log.info("%s: %s (%s)", outcome.name, outcome.action, outcome.detail)

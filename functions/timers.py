@@ -5,12 +5,9 @@ own enable setting in `shared/maintenance.py`, so a schedule can always be prese
 """
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, timezone
 
 import azure.functions as func
-
-from shared import context, maintenance
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -19,29 +16,31 @@ log = logging.getLogger(__name__)
 @bp.function_name("timer_drift")
 @bp.timer_trigger(arg_name="timer", schedule="%DRIFTLINE_DRIFT_SCHEDULE%")
 def timer_drift(timer: func.TimerRequest) -> None:
-    _run(maintenance.scheduled_drift, timer)
+    _run("scheduled_drift", timer)
 
 
 @bp.function_name("timer_retrain")
 @bp.timer_trigger(arg_name="timer", schedule="%DRIFTLINE_RETRAIN_SCHEDULE%")
 def timer_retrain(timer: func.TimerRequest) -> None:
-    _run(maintenance.scheduled_retrain, timer)
+    _run("scheduled_retrain", timer)
 
 
 @bp.function_name("timer_sweep")
 @bp.timer_trigger(arg_name="timer", schedule="%DRIFTLINE_SWEEP_SCHEDULE%")
 def timer_sweep(timer: func.TimerRequest) -> None:
-    _run(maintenance.sweep, timer)
+    _run("sweep", timer)
 
 
 @bp.function_name("timer_cleanup")
 @bp.timer_trigger(arg_name="timer", schedule="%DRIFTLINE_CLEANUP_SCHEDULE%")
 def timer_cleanup(timer: func.TimerRequest) -> None:
-    _run(maintenance.cleanup, timer)
+    _run("cleanup", timer)
 
 
-def _run(job: Callable[..., maintenance.JobOutcome], timer: func.TimerRequest) -> None:
+def _run(job: str, timer: func.TimerRequest) -> None:
+    from shared import context, maintenance  # the core loads on first use, not at indexing
+
     if timer.past_due:
-        log.info("%s is past due; running it now", job.__name__)
-    outcome = job(context.storage(), context.settings(), datetime.now(timezone.utc))
+        log.info("%s is past due; running it now", job)
+    outcome = getattr(maintenance, job)(context.storage(), context.settings(), datetime.now(timezone.utc))
     log.info("%s: %s (%s) %s", outcome.job, outcome.action, outcome.detail, ",".join(outcome.run_ids))

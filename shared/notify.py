@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -123,6 +121,9 @@ def headers(notification: Notification, body: bytes, secret: str | None, timesta
 
 def deliver(settings: Settings, notification: Notification, *, timeout: float = 10.0) -> str:
     """POST the notification; returns "delivered", or "skipped" when no URL is configured."""
+    import urllib.error  # urllib.request pulls in http.client and ssl: not at import (cold start)
+    import urllib.request
+
     if not settings.notify_url:
         log.info("notification %s (%s) not sent: DRIFTLINE_NOTIFY_URL is not set",
                  notification.event, notification.delivery)

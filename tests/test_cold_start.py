@@ -16,17 +16,32 @@ HEAVY = (
     "azure.storage.blob", "azure.storage.queue", "azure.identity", "requests",
 )
 
+# The triggers import the core inside their handlers; at indexing only these are needed
+# (names for bindings, settings for the blob trigger source).
+CORE_AT_INDEXING = {"shared", "shared.names", "shared.settings"}
+
 PROBE = f"""
 import json, sys
 import function_app
 function_app.app.get_functions()
-print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+print(json.dumps({{
+    "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules),
+    "core": sorted(m for m in sys.modules if m == "shared" or m.startswith("shared.")),
+}}))
 """
 
 
-def test_importing_function_app_loads_no_heavy_library():
+def loaded_at_indexing() -> dict[str, list[str]]:
     result = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_function_app_loads_no_heavy_library():
+    assert loaded_at_indexing()["heavy"] == []
+
+
+def test_triggers_load_the_core_on_first_use():
+    assert set(loaded_at_indexing()["core"]) <= CORE_AT_INDEXING

@@ -220,3 +220,80 @@ def test_explicit_schema_wins(profile):
     assert prof.columns["cnt"].kind == "categorical" and "num" not in prof.columns
     with pytest.raises(ValueError, match="must be one of numeric, categorical, ignore"):
         build_profile(REF, schema={"cnt": "text"})
+
+
+def _profile_dict(p):
+    d = p.to_dict()
+    d.pop("created_at")
+    return d
+
+
+@pytest.mark.parametrize("lines,reread", [
+    # int, float with gaps, text with gaps, few-valued numbers: kept batches are counted as they are
+    ([f"{i},{'' if i % 11 == 0 else i * 0.1},{'' if i % 7 == 0 else 'xyz'[i % 3]},{i % 4}" for i in range(5000)], False),
+    # booleans and a column that turns to text after the first parse block: the count re-reads the file
+    ([f"{i},{'true' if i % 2 else 'false'},a,{i % 4}" for i in range(5000)], True),
+    ([f"{i},{i % 3},a,{'oops' if i == 4500 else i % 4}" for i in range(5000)], True),
+])
+def test_small_reference_is_read_once_with_the_same_profile(tmp_path, monkeypatch, lines, reread):
+    from shared.drift import DriftConfig, profile as profile_module, read
+    (tmp_path / "r.csv").write_text("a,b,c,d\n" + "\n".join(lines) + "\n")
+    (tmp_path / "r.csv.gz").write_bytes(gzip.compress((tmp_path / "r.csv").read_bytes()))
+    cfg = DriftConfig(batch_bytes=1 << 16)
+    opened = []
+    real_csv_names = read._csv_names
+    monkeypatch.setattr(read, "_csv_names", lambda open_stream: opened.append(1) or real_csv_names(open_stream))
+    for name in ("r.csv", "r.csv.gz"):
+        opened.clear()
+        once = build_profile(tmp_path / name, config=cfg)
+        assert len(opened) == (2 if reread else 1)
+        monkeypatch.setattr(profile_module, "KEEP_REFERENCE_BYTES", 0)      # too large to keep: read twice
+        opened.clear()
+        twice = build_profile(tmp_path / name, config=cfg)
+        assert len(opened) == 2
+        monkeypatch.setattr(profile_module, "KEEP_REFERENCE_BYTES", 256 << 20)
+        assert _profile_dict(once) == _profile_dict(twice)
+
+
+def test_small_parquet_and_table_references_are_read_once(tmp_path, monkeypatch):
+    from shared.drift import profile as profile_module
+    table = pa.Table.from_pandas(REF.assign(skip=1.0), preserve_index=False)
+    pq.write_table(table, tmp_path / "r.parquet", row_group_size=500)
+    for source in (tmp_path / "r.parquet", table):
+        once = build_profile(source, schema={"skip": "ignore"})
+        monkeypatch.setattr(profile_module, "KEEP_REFERENCE_BYTES", 0)
+        twice = build_profile(source, schema={"skip": "ignore"})
+        monkeypatch.setattr(profile_module, "KEEP_REFERENCE_BYTES", 256 << 20)
+        assert _profile_dict(once) == _profile_dict(twice)
+        assert "skip" not in once.columns and once.reference.new_columns == set()
+
+
+def test_malformed_rows_are_counted_once_when_the_read_restarts(tmp_path):
+    from shared.drift import DriftConfig
+    lines = [f"{i},{i % 7}" for i in range(20000)]
+    lines[100] = lines[15000] = "1,2,3"                  # malformed, before and after the restart point
+    lines.append("abc,1")                                # text after the first parse block: re-read
+    (tmp_path / "m.csv").write_text("a,b\n" + "\n".join(lines) + "\n")
+    prof = build_profile(tmp_path / "m.csv", config=DriftConfig(batch_bytes=1 << 16))
+    assert prof.reference.rows == 19999 and prof.reference.malformed_rows == 2
+    assert prof.reference.columns["a"].invalid == 1
+
+
+def test_stopping_early_closes_the_background_reader(tmp_path):
+    import threading
+    pd.DataFrame({"x": np.arange(200_000.0)}).to_csv(tmp_path / "big.csv", index=False)
+    src = open_source(tmp_path / "big.csv")
+    batches = src.batches(block_size=1 << 16)
+    first = next(batches)
+    assert first.num_rows > 0
+    batches.close()
+    assert not [t for t in threading.enumerate() if t.name == "driftline-read"]
+    assert sum(b.num_rows for b in src.batches(block_size=1 << 20)) == 200_000
+
+
+def test_csv_batches_join_small_parse_blocks(tmp_path):
+    from shared.drift.read import CSV_PARSE_BLOCK
+    pd.DataFrame({"x": rng.normal(size=300_000)}).to_csv(tmp_path / "big.csv", index=False)   # ~6 MB
+    sizes = [b.nbytes for b in open_source(tmp_path / "big.csv").batches(block_size=4 << 20)]
+    assert sum(sizes) == 300_000 * 8 and len(sizes) < 6
+    assert max(sizes) < (4 << 20) + 2 * CSV_PARSE_BLOCK

@@ -142,3 +142,24 @@ def test_benjamini_hochberg_matches_scipy(seed):
     rng = np.random.default_rng(seed)
     p = np.concatenate([rng.random(20), rng.random(5) * 1e-4, [1.0, 0.0]])
     np.testing.assert_allclose(benjamini_hochberg(p), st.false_discovery_control(p, method="bh"), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 7, 60, 140, 141, 500, 5_000, 90_909, 100_000, 100_001, 2_000_000])
+def test_kstwo_sf_matches_scipy_on_every_branch(n):
+    """The production path avoids importing scipy.stats; its KS distribution must still be scipy's."""
+    from shared.drift.stats import kstwo_sf
+    for z in np.concatenate([np.linspace(0.02, 7, 120), [19.3, 25.0]]):
+        d = z / np.sqrt(n)
+        if d >= 1:
+            continue
+        want = st.kstwo.sf(d, n)
+        assert kstwo_sf(d, n) == pytest.approx(want, rel=1e-9, abs=1e-300), (n, d)
+
+
+def test_null_share_and_chi2_p_values_in_the_far_tail():
+    got = two_proportion_z(0, 400_000, 4_000, 400_000)
+    want = st.chi2_contingency([[0, 400_000], [4_000, 396_000]], correction=False)
+    assert got.p_value == pytest.approx(want.pvalue, rel=1e-9)
+    ref, cur = np.array([100_000, 1, 5]), np.array([90_000, 10_000, 5])
+    assert chi2_from_counts(ref, cur).p_value == pytest.approx(st.chi2_contingency(np.vstack([ref, cur])).pvalue,
+                                                               rel=1e-9)

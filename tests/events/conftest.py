@@ -8,13 +8,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from event_data import FEATURES, TARGET, frame
+from event_data import ADO_SECRET, FEATURES, GITHUB_SECRET, TARGET, frame
 from shared import context, names, registry
 from shared.settings import StorageConnection
 from shared.storage import Storage
 
-GITHUB_SECRET = "gh-test-secret"
-ADO_SECRET = "ado-test-secret"
 
 
 @pytest.fixture
@@ -81,45 +79,8 @@ def production(storage: Storage, model_name: str, unique: str) -> int:
     return version
 
 
-def queued(storage: Storage, queue: str) -> list[dict]:
-    """Every message visible on a queue (peeked, not removed), parsed as JSON."""
-    return [json.loads(m.content) for m in storage.queue(queue).peek_messages(max_messages=32)]
-
-
-def runs_of(storage: Storage, model: str) -> list[dict]:
-    found = []
-    for item in storage.list(names.RUNS):
-        if "/" in item.name:
-            continue
-        run = storage.read_json(names.RUNS, item.name).value
-        if run["model"] == model:
-            found.append(run)
-    return found
-
-
 @pytest.fixture
 def clean_queues(storage: Storage) -> None:
     """Empty the chain's queues, so a test sees only the messages it caused (tests run one at a time)."""
     for queue in names.QUEUES:
         storage.queue(queue).clear_messages()
-
-
-def drain(storage: Storage, functions: dict[str, Callable], queue: str = names.PUSH_QUEUE,
-          function: str = "on_push") -> int:
-    """Deliver every message on `queue` to the app's queue function, as the host would; returns the count."""
-    import azure.functions as func
-
-    count = 0
-    client = storage.queue(queue)
-    while True:
-        batch = list(client.receive_messages(max_messages=32, visibility_timeout=30))
-        if not batch:
-            return count
-        for message in batch:
-            functions[function](func.QueueMessage(id=message.id, body=message.content.encode()))
-            client.delete_message(message)
-            count += 1
-
-
-def messages_for(storage: Storage, queue: str, run_id: str) -> list[dict]:
-    return [m for m in queued(storage, queue) if m.get("run_id") == run_id]

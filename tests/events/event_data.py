@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 
 FEATURES = ["x1", "x2", "x3"]
 TARGET = "label"
+GITHUB_SECRET = "gh-test-secret"
+ADO_SECRET = "ado-test-secret"
 
 
 def frame(rows: int, *, seed: int, shift: float = 0.0):

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from conftest import GITHUB_SECRET, runs_of
-from event_data import FEATURES, TARGET, body, csv_bytes, frame, github_commit, github_push
+from event_data import FEATURES, GITHUB_SECRET, TARGET, body, csv_bytes, frame, github_commit, github_push
+from event_helpers import runs_of
 from shared import intake, names, quarantine, runs, signatures
 from shared.settings import StorageConnection
 from shared.storage import Storage

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import azure.functions as func
 import pytest
 
-from conftest import messages_for, queued, runs_of
 from event_data import FEATURES, TARGET, csv_bytes, frame, parquet_bytes
+from event_helpers import messages_for, queued, runs_of
 from shared import lake, names, quarantine, runs
 
 pytestmark = pytest.mark.usefixtures("env", "clean_queues")

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from azure.functions.timer import TimerRequest
 import pytest
 
-from conftest import messages_for, runs_of
 from event_data import FEATURES, frame
+from event_helpers import messages_for, runs_of
 from shared import approvals, context, maintenance, names, runs
 from shared.messages import StepMessage
 

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 import azure.functions as func
 import pytest
 
-from conftest import ADO_SECRET, GITHUB_SECRET, drain, messages_for, queued
-from event_data import (ado_build, ado_push, body, github_check_suite, github_commit, github_push,
-                        github_workflow_run, sha)
+from event_data import (ADO_SECRET, GITHUB_SECRET, ado_build, ado_push, body, github_check_suite, github_commit,
+                        github_push, github_workflow_run, sha)
+from event_helpers import drain, messages_for, queued
 from shared import ci_wait, intake, names, runs, signatures
 
 pytestmark = pytest.mark.usefixtures("env", "clean_queues")
