@@ -135,8 +135,8 @@ def scheduled_retrain(storage: Storage, settings: Settings, now: datetime) -> Jo
 
 
 def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
-    """Expire approvals; judge a running canary; resend steps stuck in "running" past the timeout,
-    then fail them.
+    """Expire approvals and CI waits; judge a running canary; resend steps stuck in "running" past
+    the timeout, then fail them.
 
     A step counts as stuck when it has been running longer than DRIFTLINE_STEP_TIMEOUT_MINUTES (its
     worker died, or its message was lost), and so does the first step of a running run that never
@@ -152,13 +152,18 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
     canary = deploy.evaluate_canary(storage, settings, settings.model_name)
     timeout = timedelta(minutes=settings.step_timeout_minutes)
     horizon = now - timedelta(days=settings.retention_days)
-    resent, failed = [], []
+    resent, failed, ci_expired = [], [], []
     for item in storage.list(names.RUNS):
         if "/" in item.name or not item.name.endswith(".json"):
             continue  # approval markers and other documents live in folders
         if not horizon <= item.last_modified <= now - timeout:
             continue
         run = runs.get_run(storage, item.name[: -len(".json")])
+        if run is not None and _waited_too_long_for_ci(run, settings, now):
+            runs.stop_run(storage, run["run_id"], None, "skipped",
+                          f"no CI result for this commit within {settings.ci_wait_hours:g} h (DRIFTLINE_CI_WAIT_HOURS)")
+            ci_expired.append(run["run_id"])
+            continue
         if run is None or run["status"] != "running":
             continue
         if not run["steps"] and datetime.fromisoformat(run["updated"]) <= now - timeout:
@@ -177,9 +182,15 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
                 runs.stop_run(storage, run["run_id"], step, "failed",
                               f"{stuck} after {entry.get('resent', 0)} resends; giving up")
                 failed.append(run["run_id"])
-    detail = (f"{len(expired)} approvals expired, canary: {canary.action} ({canary.reason}), "
-              f"{len(resent)} stuck steps resent, {len(failed)} failed")
-    return JobOutcome("sweep", "swept", detail, tuple(expired + resent + failed))
+    detail = (f"{len(expired)} approvals and {len(ci_expired)} CI waits expired, canary: {canary.action} "
+              f"({canary.reason}), {len(resent)} stuck steps resent, {len(failed)} failed")
+    return JobOutcome("sweep", "swept", detail, tuple(expired + ci_expired + resent + failed))
+
+
+def _waited_too_long_for_ci(run: dict, settings: Settings, now: datetime) -> bool:
+    """A run parked until CI passes (waiting, no step begun: approval waits have steps)."""
+    return (run["status"] == "waiting" and not run["steps"]
+            and datetime.fromisoformat(run["created"]) <= now - timedelta(hours=settings.ci_wait_hours))
 
 
 # -- retention -------------------------------------------------------------------------------------

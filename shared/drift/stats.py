@@ -59,6 +59,8 @@ def kstwo_sf(d: float, n: int) -> float:
     of the support) are delegated to scipy.stats itself.
     """
     nx2 = n * d * d
+    if n * d <= 0.5:   # below the support (D_n >= 1/(2n))
+        return 1.0
     if n > 140 and 1.0 < n * d and d < 0.5:
         if nx2 >= 370.0:
             return 0.0

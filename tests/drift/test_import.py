@@ -29,7 +29,7 @@ def test_checking_an_upload_loads_neither_scipy_stats_nor_pandas(tmp_path):
     rows = ["x,c,n"] + [f"{i * 0.37 % 11},{'ab'[i % 2] if i % 9 else ''},{'' if i % 13 == 0 else i % 5}"
                         for i in range(3000)]
     (tmp_path / "ref.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "cur.csv").write_text("\n".join(rows[:1] + [r.replace("ab", "bz") for r in rows[1:]]) + "\n")
+    (tmp_path / "cur.csv").write_text("\n".join(rows[:1] + [f"{float(r.split(',')[0]) + 0.3},{r.split(',', 1)[1].replace('ab', 'bz')}" for r in rows[1:]]) + "\n")
     probe = ("import json, sys, shared.drift as d;"
              f"p = d.build_profile({str(tmp_path / 'ref.csv')!r}); r = d.compare(p, {str(tmp_path / 'cur.csv')!r});"
              "r.to_json(); d.render_html(r);"

@@ -173,3 +173,18 @@ def test_sweeper_resends_a_first_message_that_was_lost(storage, env, model_name,
     assert message["step"] == "test" and message["attempt"] == 2
     begun = runs.begin_step(storage, StepMessage.from_json(json.dumps(message)))
     assert begun.proceed and begun.run["steps"]["test"]["attempts"] == 1
+
+
+def test_sweeper_skips_runs_whose_ci_result_never_came(storage, env, model_name, unique):
+    env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10", DRIFTLINE_CI_WAIT_HOURS="2")
+    run_id, _ = runs.start_run(storage, plan="full", model=model_name, trigger={"kind": "push"},
+                               reason="waiting for CI", run_id=f"ci-{unique}", status="waiting")
+    soon = datetime.now(timezone.utc) + timedelta(minutes=90)
+    assert run_id not in maintenance.sweep(context.storage(), context.settings(), soon).run_ids
+    assert runs.get_run(storage, run_id)["status"] == "waiting"
+    later = datetime.now(timezone.utc) + timedelta(hours=2, minutes=1)
+    outcome = maintenance.sweep(context.storage(), context.settings(), later)
+    assert run_id in outcome.run_ids and "1 CI waits expired" in outcome.detail
+    run = runs.get_run(storage, run_id)
+    assert run["status"] == "skipped" and "no CI result for this commit within 2 h" in run["events"][-1]["detail"]
+    assert messages_for(storage, names.RETRAIN_QUEUE, run_id) == []
