@@ -30,7 +30,6 @@ ALIASES = ("candidate", "production", "previous", "canary")
 ARTIFACTS = ("model.skops", "profile.json", "metrics.json", "lineage.json", "schema.json", "holdout.parquet")
 COMMIT_MARKER = "committed.json"
 SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-HISTORY_LIMIT = 500
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -378,7 +377,7 @@ def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool
     }
     if rollback:
         entry["rollback"] = True
-    document["history"] = (document["history"] + [entry])[-HISTORY_LIMIT:]
+    document["history"].append(entry)  # every move is kept: the audit trail of what served when
 
 
 def register_run(storage: Storage, message) -> dict[str, Any]:
