@@ -5,9 +5,11 @@ Accepted bodies (JSON):
 - `{"request_id": "...", "index": i, "label": l}`: one record's label;
 - a list of such objects, or `{"feedback": [...]}`.
 
-The join reads the request's inputs from `datalake/scoring-log/<model>/requests/<request_id>.json`
-(see `shared/scoring_log.py`), or from memory when this instance scored it and has not written it yet.
-The labeled rows (the schema's features, then the target column) go to
+`request_id` is the id /api/score returned (`r-<YYYYMMDDHH>-<instance>-<seq>-<n>`), not the caller's own
+`client_request_id`: it names the one scoring-log batch holding the request's rows (see
+`shared/scoring_log.py`). The join reads that batch file, or the memory of this instance when it scored
+the request and has not written the batch yet; a batch not written yet on another instance is a 404
+saying to retry in a few seconds. The labeled rows (the schema's features, then the target column) go to
 `datalake/labeled/feedback/<scored date>/<request_id>.csv`, or `<request_id>-part-<hash>.csv` for a subset
 of the records, created only if absent, so the lake's blob trigger sees each file once as new training
 data. Giving the same labels again finds the same name and the same content and records nothing new;
@@ -27,8 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared import names
-from shared.scoring import REQUEST_ID, BadInput, RequestError
-from shared.scoring_log import request_blob
+from shared.scoring import BadInput, RequestError
+from shared.scoring_log import LogRef, ScoredRequest
 
 if TYPE_CHECKING:
     from shared.scoring import Scorer
@@ -49,6 +51,7 @@ class Labels:
     """The labels given for one request: index -> label."""
 
     request_id: str
+    ref: LogRef  # where the request's rows are logged, from its id
     by_index: dict[int, Any]
     whole: bool  # given as a full `labels` list (its length must match the records)
 
@@ -64,25 +67,30 @@ def parse_body(body: Any) -> list[Labels]:
         if not isinstance(item, dict):
             raise BadInput(f"{where} must be an object with request_id and labels (or index and label).")
         request_id = item.get("request_id")
-        if not isinstance(request_id, str) or not REQUEST_ID.match(request_id):
-            raise BadInput(f"{where}: request_id must be the request id /api/score returned.")
+        ref = LogRef.parse(request_id) if isinstance(request_id, str) else None
+        if ref is None:
+            shown = json.dumps(request_id)[:80]
+            raise BadInput(
+                f"{where}: request_id {shown} is not an id /api/score issued (r-<YYYYMMDDHH>-<instance>-<seq>-<n>); "
+                "send the 'request_id' of the score answer, not your own 'client_request_id'."
+            )
         if "labels" in item:
             labels = item["labels"]
             if not isinstance(labels, list) or not labels:
                 raise BadInput(f"{where}: labels must be a non-empty list, one label per scored record.")
-            new = Labels(request_id, {i: _label(l, where, i) for i, l in enumerate(labels)}, whole=True)
+            new = Labels(request_id, ref, {i: _label(l, where, i) for i, l in enumerate(labels)}, whole=True)
         elif "label" in item:
             index = item.get("index")
             if type(index) is not int or index < 0:
                 raise BadInput(f"{where}: index must be the record's position (an integer from 0).")
-            new = Labels(request_id, {index: _label(item["label"], where, index)}, whole=False)
+            new = Labels(request_id, ref, {index: _label(item["label"], where, index)}, whole=False)
         else:
             raise BadInput(f"{where}: give 'labels' (a list) or 'index' and 'label'.")
         before = grouped.get(request_id)
         if before is not None:
             if before.whole or new.whole or set(before.by_index) & set(new.by_index):
                 raise BadInput(f"{where}: request {request_id} is labeled twice in one call.")
-            new = Labels(request_id, {**before.by_index, **new.by_index}, whole=False)
+            new = Labels(request_id, ref, {**before.by_index, **new.by_index}, whole=False)
         grouped[request_id] = new
     return list(grouped.values())
 
@@ -100,9 +108,9 @@ def record(scorer: "Scorer", body: Any) -> dict[str, Any]:
     list writes nothing.
     """
     model = scorer.model_name
-    plan = [(labels, _scored(scorer, model, labels.request_id)) for labels in parse_body(body)]
+    plan = [(labels, _scored(scorer, model, labels)) for labels in parse_body(body)]
     for labels, scored in plan:
-        count = len(scored["records"])
+        count = len(scored.records)
         if labels.whole and len(labels.by_index) != count:
             raise BadInput(
                 f"request {labels.request_id} scored {count} records but {len(labels.by_index)} labels were given."
@@ -114,28 +122,37 @@ def record(scorer: "Scorer", body: Any) -> dict[str, Any]:
     return {"model": model, "results": results, "written": sum(r["status"] == "recorded" for r in results)}
 
 
-def _scored(scorer: "Scorer", model: str, request_id: str) -> dict[str, Any]:
-    pending = scorer.log.pending_request(model, request_id)
+def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
+    """The request from memory (scored here, batch not written yet) or from its one batch file."""
+    from shared.storage import NotFound
+
+    request_id = labels.request_id
+    pending = scorer.log.unwritten(model, labels.ref)
     if pending is not None:
-        return pending.to_dict()
-    document = scorer.storage.read_json(names.DATALAKE, request_blob(model, request_id))
-    if document is None:
+        return pending
+    try:
+        data = scorer.storage.get_bytes(names.DATALAKE, labels.ref.blob(model))[0]
+    except NotFound:
         raise UnknownRequest(
-            f"request id {request_id} is unknown for model {model}: send the request_id /api/score returned "
-            "(a request is known a few seconds after it was scored)."
-        )
-    return document.value
+            f"request {request_id} of model {model} is not in the scoring log yet: its batch is written a few "
+            "seconds after scoring, so retry in a few seconds (an id never issued stays unknown)."
+        ) from None
+    lines = [json.loads(line) for line in data.decode("utf-8").splitlines() if f'"request_id":"{request_id}"' in line]
+    lines = [line for line in lines if line.get("request_id") == request_id]
+    if not lines:
+        raise UnknownRequest(f"request id {request_id} is unknown for model {model}: its batch holds no such request.")
+    return ScoredRequest.from_lines(model, lines)
 
 
-def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: dict[str, Any]) -> dict[str, Any]:
+def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: ScoredRequest) -> dict[str, Any]:
     from shared.storage import Conflict
 
     indexes = sorted(labels.by_index)
-    features = [f for f in scored["features"] if f != target]
-    body = _csv(features, target, [(scored["records"][i], labels.by_index[i]) for i in indexes])
-    whole = len(indexes) == len(scored["records"])
+    features = [f for f in scored.features if f != target]
+    body = _csv(features, target, [(scored.records[i], labels.by_index[i]) for i in indexes])
+    whole = len(indexes) == len(scored.records)
     suffix = "" if whole else "-part-" + hashlib.sha256(json.dumps(indexes).encode()).hexdigest()[:10]
-    name = f"{FEEDBACK_PREFIX}{scored['ts'][:10]}/{labels.request_id}{suffix}.csv"
+    name = f"{FEEDBACK_PREFIX}{scored.ts[:10]}/{labels.request_id}{suffix}.csv"
     result = {"request_id": labels.request_id, "rows": len(indexes), "blob": f"{names.DATALAKE}/{name}"}
     try:
         scorer.storage.put_bytes(names.DATALAKE, name, body, if_absent=True, content_type="text/csv")
@@ -147,9 +164,9 @@ def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: di
                 "labels are training data and are not overwritten."
             ) from None
         return {**result, "status": "already recorded"}
-    if scored.get("during_canary"):
-        correct = sum(_same(scored["predictions"][i], labels.by_index[i]) for i in indexes)
-        scorer.canary.feedback(model, int(scored["version"]), correct=correct, total=len(indexes))
+    if scored.during_canary:
+        correct = sum(_same(scored.predictions[i], labels.by_index[i]) for i in indexes)
+        scorer.canary.feedback(model, scored.version, correct=correct, total=len(indexes))
     return {**result, "status": "recorded"}
 
 

@@ -5,11 +5,16 @@ Hot path of `Scorer.score`, in order, with what each costs:
    default 2 s) one HEAD request compares the ETag of `models/<name>/aliases.json`, and only a changed
    ETag downloads the document again;
 2. the version for this request: `production`, or the `canary` for its share of request keys
-   (`deploy.route`, deterministic by the key: the request id or the `X-Request-Key` header);
+   (`deploy.route`, deterministic by the key: the `X-Request-Key` header, else the caller's
+   `request_id`; requests with neither are split at random);
 3. the estimator and its input schema, from a cache keyed by (model, version): downloaded once per
    version per instance; versions no alias points at any more are dropped when the aliases change;
 4. input validation against the version's `schema.json`, then `predict` (and `predict_proba`);
 5. the scoring log and the canary counters, in memory; a background thread writes them.
+
+Request ids: the answer's `request_id` is issued by the server (`ScoringLog.add`) and names where the rows are logged
+(see `shared/scoring_log.py`); `POST /api/feedback` joins labels by it. A `request_id` the caller sends
+is its own: kept as `client_request_id` in the log lines and echoed back in the answer.
 
 Input rules (documented for callers): every feature column of the schema must be present in every
 record and non-null; numeric columns take JSON numbers or numeric strings (finite); integer columns
@@ -147,7 +152,7 @@ def validate(features: tuple[Feature, ...], records: list[Any]) -> list[dict[str
 
 
 def parse_body(body: Any) -> tuple[list[Any], str | None]:
-    """The records and the optional request id of a score request body (an object, or a bare list)."""
+    """The records and the caller's optional request id of a score request body (an object, or a bare list)."""
     if isinstance(body, list):
         records, request_id = body, None
     elif isinstance(body, dict):
@@ -345,10 +350,11 @@ class ScoreResult:
     model: str
     version: int
     alias: str
-    request_id: str
     predictions: list[Any]
     probabilities: list[list[float]] | None = None
     classes: list[Any] | None = None
+    request_id: str = ""  # issued by the scoring log once the request is buffered
+    client_request_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -358,6 +364,8 @@ class ScoreResult:
             "request_id": self.request_id,
             "predictions": self.predictions,
         }
+        if self.client_request_id is not None:
+            body["client_request_id"] = self.client_request_id
         if self.probabilities is not None:
             body["probabilities"] = self.probabilities
             body["classes"] = self.classes
@@ -395,8 +403,7 @@ class Scorer:
 
     def score(self, body: Any, *, request_key: str | None = None) -> ScoreResult:
         started = time.perf_counter()
-        records, request_id = parse_body(body)
-        request_id = request_id or uuid.uuid4().hex
+        records, client_request_id = parse_body(body)
         model = self.model_name
         aliases = self.cache.aliases(model)
         table = aliases.get("aliases", {})
@@ -404,11 +411,11 @@ class Scorer:
             raise NoModel(f"model {model} has no production version yet: train and deploy one, then retry.")
         from shared import deploy
 
-        version = deploy.route(model, request_key or request_id, aliases)
+        version = deploy.route(model, request_key or client_request_id or uuid.uuid4().hex, aliases)
         canary = table.get("canary")
         alias = "canary" if canary is not None and int(canary["version"]) == version else "production"
         try:
-            result, rows = self._predict(model, version, alias, request_id, records)
+            result, rows = self._predict(model, version, alias, records)
         except RequestError:
             raise
         except Exception as error:
@@ -418,22 +425,23 @@ class Scorer:
                 raise ModelFailure(f"model {model} v{version} failed to score: {error}") from error
             log.exception("canary %s v%s failed; serving production instead", model, version)
             version, alias, started = int(table["production"]["version"]), "production", time.perf_counter()
-            result, rows = self._predict(model, version, alias, request_id, records)
+            result, rows = self._predict(model, version, alias, records)
         if canary is not None:
             self._count(model, version, error=False, started=started)
-        self.log.add(
-            ScoredRequest(request_id, model, version, alias, _utcnow(), list(rows[0]), rows, result.predictions,
-                          during_canary=canary is not None),
+        result.client_request_id = client_request_id
+        result.request_id = self.log.add(
+            ScoredRequest(model, version, alias, _utcnow(), list(rows[0]), rows, result.predictions,
+                          client_request_id=client_request_id, during_canary=canary is not None),
             self.clock(),
         )
         return result
 
-    def _predict(self, model: str, version: int, alias: str, request_id: str, records: list[Any]):
+    def _predict(self, model: str, version: int, alias: str, records: list[Any]):
         serving = self.cache.model(model, version)
         rows = validate(serving.features, records)
         frame = serving.frame(rows)
         estimator = serving.estimator
-        result = ScoreResult(model, version, alias, request_id, estimator.predict(frame).tolist())
+        result = ScoreResult(model, version, alias, estimator.predict(frame).tolist())
         if serving.has_proba:
             result.probabilities = estimator.predict_proba(frame).tolist()
             result.classes = getattr(estimator, "classes_", None)

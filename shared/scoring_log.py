@@ -1,18 +1,23 @@
 """The scoring log: what /api/score saw and answered, written to the lake in batches.
 
-Two kinds of blobs, both written with create-if-absent (never overwriting):
-- `datalake/scoring-log/<model>/<YYYY-MM-DD>/<HH>-<instance>-<seq>.jsonl`: JSON Lines, one line per
-  scored record (`request_id`, `index`, `ts`, `version`, `alias`, the feature columns at top level,
-  `prediction`). The scheduled drift check reads these. A batch is written when it holds
-  `scoring_log_batch` records or is `scoring_log_flush_seconds` old, and at process exit.
-- `datalake/scoring-log/<model>/requests/<request_id>.json`: one small document per request (its
-  inputs and predictions) so feedback can join labels by request id with one read instead of scanning
-  the log. The trade-off: one extra small blob write per request, done off the hot path by the same
-  background writer, and feedback can reach a request only once its batch is written (at most a few
-  seconds; on the instance that scored it, at once: pending requests are looked up in memory).
+One kind of blob, written with create-if-absent (never overwriting):
+`datalake/scoring-log/<model>/<YYYY-MM-DD>/<HH>-<instance>-<seq>.jsonl`, JSON Lines, one line per scored
+record: the feature columns at top level, then `request_id`, `client_request_id` (only when the caller
+sent one), `ts`, `version`, `alias`, `during_canary`, `index`, `prediction`. The scheduled drift check
+reads these. A batch is written when it holds `scoring_log_batch` records or is
+`scoring_log_flush_seconds` old, and at process exit.
 
-Writes happen on one background thread, never in the request: `add` only appends to memory. A failed
-write puts its rows back in the buffer for the next flush, so a storage hiccup loses nothing.
+The request id locates the batch. Each buffer gets its file name when it starts (model, UTC date and
+hour, this process's instance token, the next sequence number); every request added to it gets the id
+`r-<YYYYMMDDHH>-<instance>-<seq>-<n>` (`n`: its position in the batch). So the feedback join reads
+exactly one file, and nothing is written per request. A request whose UTC hour differs from the
+buffer's starts a new buffer, so each file holds one hour's rows, as the drift check's window expects.
+Until its batch is written, a request is found in memory on the instance that scored it
+(`ScoringLog.unwritten`); on other instances, a few seconds later.
+
+Writes happen on one background thread, never in the request: `add` only appends to memory. A batch
+whose write fails is kept, with its name, and written again on the next tick or flush; if an earlier
+attempt did land, the second finds the same bytes under the name and counts as done.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -33,29 +39,52 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REQUESTS_FOLDER = "requests"
+LOG_ID = re.compile(r"^r-(\d{4})(\d{2})(\d{2})(\d{2})-([A-Za-z0-9]{1,64})-(\d{6,12})-(\d{1,9})$")
+META_FIELDS = ("request_id", "client_request_id", "ts", "version", "alias", "during_canary", "index", "prediction")
 
 
 def log_prefix(model: str) -> str:
     return f"{names.SCORING_LOG_PREFIX}{model}/"
 
 
-def request_blob(model: str, request_id: str) -> str:
-    return f"{log_prefix(model)}{REQUESTS_FOLDER}/{request_id}.json"
-
-
 def instance_token() -> str:
-    """Names this process in log blob names: the App Service instance (when known) plus a random part,
-    so two processes (or a restart of one) never pick the same name."""
-    host = os.environ.get("WEBSITE_INSTANCE_ID", "")[:8]
-    return f"{host}{uuid.uuid4().hex[:8]}"
+    """Names this process in log blob names and request ids: the App Service instance (when known) plus
+    a 48-bit random part, so two processes (or a restart of one) never pick the same name."""
+    host = re.sub(r"[^A-Za-z0-9]", "", os.environ.get("WEBSITE_INSTANCE_ID", ""))[:8]
+    return f"{host}{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class LogRef:
+    """Where a request id says its rows are: one batch file and a position in that batch."""
+
+    date: str  # YYYY-MM-DD
+    hour: str  # HH
+    instance: str
+    seq: str  # zero-padded, as in the file name
+    position: int
+
+    @classmethod
+    def parse(cls, request_id: str) -> "LogRef | None":
+        match = LOG_ID.match(request_id)
+        if match is None:
+            return None
+        year, month, day, hour, instance, seq, position = match.groups()
+        return cls(f"{year}-{month}-{day}", hour, instance, seq, int(position))
+
+    @property
+    def request_id(self) -> str:
+        return f"r-{self.date.replace('-', '')}{self.hour}-{self.instance}-{self.seq}-{self.position}"
+
+    def blob(self, model: str) -> str:
+        return f"{log_prefix(model)}{self.date}/{self.hour}-{self.instance}-{self.seq}.jsonl"
 
 
 @dataclass
 class ScoredRequest:
-    """One answered /api/score call, as the log and the feedback join need it."""
+    """One answered /api/score call, as the log and the feedback join need it. `request_id` is given by
+    `ScoringLog.add`."""
 
-    request_id: str
     model: str
     version: int
     alias: str
@@ -63,37 +92,54 @@ class ScoredRequest:
     features: list[str]
     records: list[dict[str, Any]]
     predictions: list[Any]
+    client_request_id: str | None = None
     during_canary: bool = False  # a canary ran when this was served: feedback feeds its counters
-    # progress of the background write, so a retry after a failure repeats neither part
-    lines_written: bool = field(default=False, compare=False)
-    blob_written: bool = field(default=False, compare=False)
+    request_id: str = ""
 
     def lines(self) -> list[dict[str, Any]]:
-        meta = {"request_id": self.request_id, "ts": self.ts, "version": self.version, "alias": self.alias}
+        meta: dict[str, Any] = {"request_id": self.request_id}
+        if self.client_request_id is not None:
+            meta["client_request_id"] = self.client_request_id
+        meta.update(ts=self.ts, version=self.version, alias=self.alias, during_canary=self.during_canary)
         return [
             {**record, **meta, "index": index, "prediction": prediction}
             for index, (record, prediction) in enumerate(zip(self.records, self.predictions))
         ]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "model": self.model,
-            "version": self.version,
-            "alias": self.alias,
-            "ts": self.ts,
-            "features": self.features,
-            "records": self.records,
-            "predictions": self.predictions,
-            "during_canary": self.during_canary,
-        }
+    @classmethod
+    def from_lines(cls, model: str, lines: list[dict[str, Any]]) -> "ScoredRequest":
+        """The request back from its log lines (one request's lines, any order)."""
+        lines = sorted(lines, key=lambda line: line["index"])
+        first = lines[0]
+        features = [key for key in first if key not in META_FIELDS]
+        return cls(
+            model=model,
+            version=int(first["version"]),
+            alias=first["alias"],
+            ts=first["ts"],
+            features=features,
+            records=[{f: line[f] for f in features} for line in lines],
+            predictions=[line["prediction"] for line in lines],
+            client_request_id=first.get("client_request_id"),
+            during_canary=bool(first.get("during_canary")),
+            request_id=first["request_id"],
+        )
 
 
 @dataclass
-class _Pending:
+class _Batch:
+    """One log file to be: its name is fixed when it starts, because request ids point at it."""
+
+    model: str
+    date: str  # YYYY-MM-DD
+    hour: str  # HH
+    seq: int
+    since: float
     requests: list[ScoredRequest] = field(default_factory=list)
     rows: int = 0
-    since: float | None = None
+
+    def ref(self, instance: str, position: int) -> LogRef:
+        return LogRef(self.date, self.hour, instance, f"{self.seq:06d}", position)
 
 
 class ScoringLog:
@@ -103,35 +149,52 @@ class ScoringLog:
         self.storage = storage
         self.batch = batch
         self.instance = instance or instance_token()
-        self._pending = _Pending()
-        self._by_id: dict[tuple[str, str], ScoredRequest] = {}
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()  # one writer at a time: the background thread or a flush
+        self._pending: _Batch | None = None
+        self._unwritten: dict[int, _Batch] = {}  # by seq: buffering, in flight, or failed
+        self._failed: list[_Batch] = []
         self._seq = 0
+        self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring-log")
         self._in_flight: set[Future] = set()
 
-    def add(self, request: ScoredRequest, now: float) -> None:
-        """Buffer one request (cheap); hands a full batch to the background writer."""
+    def add(self, request: ScoredRequest, now: float) -> str:
+        """Buffer one request (cheap) and return its request id; hands a full batch to the writer."""
+        date, hour = request.ts[:10], request.ts[11:13]
         with self._lock:
             pending = self._pending
+            if pending is not None and (pending.model, pending.date, pending.hour) != (request.model, date, hour):
+                self._submit_locked()
+                pending = None
+            if pending is None:
+                self._seq += 1
+                pending = self._pending = _Batch(request.model, date, hour, self._seq, now)
+                self._unwritten[pending.seq] = pending
+            request.request_id = pending.ref(self.instance, len(pending.requests)).request_id
             pending.requests.append(request)
             pending.rows += len(request.records)
-            pending.since = now if pending.since is None else pending.since
-            self._by_id[(request.model, request.request_id)] = request
             if pending.rows >= self.batch:
                 self._submit_locked()
+        return request.request_id
 
-    def pending_request(self, model: str, request_id: str) -> ScoredRequest | None:
-        """A request scored here whose blobs may not be written yet."""
+    def unwritten(self, model: str, ref: LogRef) -> ScoredRequest | None:
+        """The request `ref` names, when this instance scored it and its batch is not written yet."""
+        if ref.instance != self.instance:
+            return None
         with self._lock:
-            return self._by_id.get((model, request_id))
+            batch = self._unwritten.get(int(ref.seq))
+            if batch is None or batch.model != model or ref.position >= len(batch.requests):
+                return None
+            return batch.requests[ref.position]
 
     def flush_if_older(self, seconds: float, now: float) -> None:
-        """Called by the periodic ticker: write a partial batch once it has waited long enough."""
+        """Called by the periodic ticker: write a partial batch once it has waited long enough, and
+        retry batches whose write failed."""
         with self._lock:
-            if self._pending.since is not None and now - self._pending.since >= seconds:
+            if self._pending is not None and now - self._pending.since >= seconds:
                 self._submit_locked()
+            failed, self._failed = self._failed, []
+            for batch in failed:
+                self._track(self._writer.submit(self._write, batch))
 
     def flush(self) -> None:
         """Write everything buffered, in the calling thread, and return once it is written.
@@ -141,8 +204,9 @@ class ScoringLog:
         """
         self.wait()
         with self._lock:
-            batch, self._pending = self._pending.requests, _Pending()
-        if batch:
+            batches = self._failed + ([self._pending] if self._pending is not None else [])
+            self._failed, self._pending = [], None
+        for batch in batches:
             self._write(batch)
 
     def wait(self) -> None:
@@ -161,70 +225,41 @@ class ScoringLog:
         self._writer.shutdown(wait=True)
 
     def _submit_locked(self) -> None:
-        if not self._pending.requests:
-            return
-        batch, self._pending = self._pending.requests, _Pending()
-        self._track(self._writer.submit(self._write, batch))
+        batch, self._pending = self._pending, None
+        if batch is not None:
+            self._track(self._writer.submit(self._write, batch))
 
     def _track(self, future: Future) -> None:
         self._in_flight.add(future)
         future.add_done_callback(self._in_flight.discard)
 
-    def _write(self, batch: list[ScoredRequest]) -> None:
+    def _write(self, batch: _Batch) -> None:
         try:
-            with self._write_lock:
-                for request in batch:
-                    if not request.blob_written:
-                        self._write_request(request)
-                        request.blob_written = True
-                for (model, date, hour), requests in _partitions(batch).items():
-                    self._write_lines(model, date, hour, [line for r in requests for line in r.lines()])
-                    for request in requests:
-                        request.lines_written = True
-        except Exception:  # storage down or throttled: keep what is not written for the next flush
-            unfinished = [r for r in batch if not (r.blob_written and r.lines_written)]
-            log.exception("scoring log: writing %d requests failed; kept for the next flush", len(unfinished))
+            self._put(batch)
+        except Exception:  # storage down or throttled: keep the batch, with its name, for the next flush
+            log.exception("scoring log: writing batch %06d (%d rows) failed; kept for the next flush",
+                          batch.seq, batch.rows)
             with self._lock:
-                self._pending.requests[:0] = unfinished
-                self._pending.rows += sum(len(r.records) for r in unfinished)
-                self._pending.since = self._pending.since or 0.0
+                self._failed.append(batch)
+            return
         with self._lock:
-            for request in batch:
-                if request.blob_written and request.lines_written:
-                    self._by_id.pop((request.model, request.request_id), None)
+            self._unwritten.pop(batch.seq, None)
 
-    def _write_request(self, request: ScoredRequest) -> None:
+    def _put(self, batch: _Batch) -> None:
         from shared.storage import Conflict
 
-        body = json.dumps(request.to_dict(), separators=(",", ":"), default=str).encode()
+        body = "".join(
+            json.dumps(line, separators=(",", ":"), default=str) + "\n" for r in batch.requests for line in r.lines()
+        ).encode()
+        name = batch.ref(self.instance, 0).blob(batch.model)
         try:
-            self.storage.put_bytes(
-                names.DATALAKE, request_blob(request.model, request.request_id), body,
-                if_absent=True, content_type="application/json",
-            )
+            self.storage.put_bytes(names.DATALAKE, name, body, if_absent=True, content_type="application/x-ndjson")
         except Conflict:
-            log.warning("scoring log: request id %s was logged before; keeping the first", request.request_id)
-
-    def _write_lines(self, model: str, date: str, hour: str, lines: list[dict[str, Any]]) -> None:
-        from shared.storage import Conflict
-
-        body = "".join(json.dumps(line, separators=(",", ":"), default=str) + "\n" for line in lines).encode()
-        while True:
-            self._seq += 1
-            name = f"{log_prefix(model)}{date}/{hour}-{self.instance}-{self._seq:06d}.jsonl"
-            try:
-                self.storage.put_bytes(
-                    names.DATALAKE, name, body, if_absent=True, content_type="application/x-ndjson"
-                )
-                return
-            except Conflict:
-                continue  # a name this instance token used before (cannot normally happen): next seq
-
-
-def _partitions(batch: list[ScoredRequest]) -> dict[tuple[str, str, str], list[ScoredRequest]]:
-    """Requests whose lines are not written yet, by model, UTC date and hour (ts is ISO 8601 UTC)."""
-    groups: dict[tuple[str, str, str], list[ScoredRequest]] = {}
-    for request in batch:
-        if not request.lines_written:
-            groups.setdefault((request.model, request.ts[:10], request.ts[11:13]), []).append(request)
-    return groups
+            if self.storage.get_bytes(names.DATALAKE, name)[0] == body:
+                return  # an earlier attempt landed although it reported a failure
+            # Another process drew this instance token (48 random bits: not expected). Keep its file, and
+            # these rows for the drift check under a fresh name; feedback for these ids would find the
+            # other file, which is why the token has that many random bits.
+            log.error("scoring log: %s exists with other rows; writing batch under a new name", name)
+            name = name[: -len(".jsonl")] + f"-{uuid.uuid4().hex[:12]}.jsonl"
+            self.storage.put_bytes(names.DATALAKE, name, body, if_absent=True, content_type="application/x-ndjson")

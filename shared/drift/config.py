@@ -51,7 +51,7 @@ class DriftConfig:
     categorical_max_distinct: int = 10
     sample_size: int = 100_000
     seed: int = 0
-    batch_bytes: int = 4 << 20       # CSV/JSON block size: bounds memory per batch
+    batch_bytes: int = 4 << 20       # bytes per counted batch (CSV parsed in blocks of <= 1 MiB, JSON in this size)
 
     def for_column(self, name: str, kind: str) -> tuple[str, float, float, bool]:
         """(effect measure, effect floor, null-share floor, ignored) for a column."""

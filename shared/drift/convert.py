@@ -68,7 +68,7 @@ def to_float(arr: pa.Array) -> tuple[np.ndarray, int, int, list[str]]:
     if fam == "null":
         return np.empty(0), len(arr), 0, []
     if fam in ("numeric", "bool"):
-        floats = arr.cast(pa.float64(), safe=False)
+        floats = arr if pa.types.is_float64(arr.type) else arr.cast(pa.float64(), safe=False)
     elif fam == "temporal":
         floats = _temporal_seconds(arr)
     elif fam == "string":

@@ -41,9 +41,12 @@ class NumericLayout:
         if not len(grid):
             return np.zeros(len(x), dtype=np.int64)
         right = self._count_le(x)
-        equal = grid[np.maximum(right - 1, 0)] == x
-        equal &= right > 0
-        return 2 * right - equal
+        return 2 * right - (self._left_of[right] == x)
+
+    @cached_property
+    def _left_of(self) -> np.ndarray:
+        """Grid point just below cell boundary i (NaN before g_0: equal to nothing)."""
+        return np.concatenate([[np.nan], self.grid])
 
     @cached_property
     def _lookup(self) -> tuple[np.ndarray, np.ndarray, float, float, int] | None:

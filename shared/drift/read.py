@@ -47,8 +47,8 @@ class ReadState:
 class Source:
     """A re-iterable source of RecordBatches.
 
-    ``batches(kinds, columns)`` may be called more than once (the reference
-    profile reads twice). ``kinds`` maps column names to ``"numeric"`` or
+    ``batches(kinds, columns)`` may be called more than once (a large
+    reference profile reads twice). ``kinds`` maps column names to ``"numeric"`` or
     ``"categorical"`` so CSV columns are parsed straight to the right type;
     ``columns`` limits reading to those names (others are noted in
     ``state.skipped_columns``).

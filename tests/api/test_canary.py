@@ -64,11 +64,13 @@ def test_feedback_on_requests_served_during_a_canary_counts_correct_and_total(ca
     from shared import registry
 
     document = registry.aliases(storage, model_name)[0]
-    request_id = next(f"fb{i}" for i in range(100) if deploy.route(model_name, f"fb{i}", document) == 2)
-    answer = payload(call("score", method="POST", body={"records": rows(trained[0], 3), "request_id": request_id}))
+    key = next(f"fb{i}" for i in range(100) if deploy.route(model_name, f"fb{i}", document) == 2)
+    answer = payload(call("score", method="POST", body={"records": rows(trained[0], 3), "request_id": key}))
     assert answer["alias"] == "canary"
     labels = [answer["predictions"][0], 1 - answer["predictions"][1], answer["predictions"][2]]
-    assert call("feedback", method="POST", body={"request_id": request_id, "labels": labels}).status_code == 201
+    scoring.instance().flush()  # joined from the written batch, where the canary flag is a log field
+    feedback = call("feedback", method="POST", body={"request_id": answer["request_id"], "labels": labels})
+    assert feedback.status_code == 201
     scoring.instance().flush()
     stats = deploy.canary_stats(storage, model_name)["versions"]["2"]
     assert (stats["feedback_correct"], stats["feedback_total"]) == (2, 3)

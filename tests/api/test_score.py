@@ -6,6 +6,7 @@ import pytest
 
 from api_helpers import FEATURES, payload, point, register_version, rows
 from shared import scoring
+from shared.scoring_log import LogRef
 
 
 @pytest.fixture
@@ -25,7 +26,9 @@ def test_score_returns_the_production_models_predictions_and_version(call, produ
     body = payload(response)
     expected = trained[0].estimator.predict(trained[0].frame[list(FEATURES)].head(5)).tolist()
     assert body["predictions"] == expected
-    assert body["version"] == 1 and body["alias"] == "production" and body["request_id"] == "req-1"
+    assert body["version"] == 1 and body["alias"] == "production"
+    assert body["client_request_id"] == "req-1"  # the caller's id is echoed; the join id is the server's
+    assert LogRef.parse(body["request_id"]) is not None
     assert len(body["probabilities"]) == 5 and body["classes"] == [0, 1]
     assert all(abs(sum(p) - 1) < 1e-9 for p in body["probabilities"])
 
@@ -34,7 +37,9 @@ def test_a_bare_list_is_accepted_and_gets_a_request_id(call, production, trained
     response = call("score", method="POST", body=rows(trained[0], 2))
     body = payload(response)
     assert response.status_code == 200
-    assert len(body["predictions"]) == 2 and len(body["request_id"]) == 32
+    assert len(body["predictions"]) == 2 and "client_request_id" not in body
+    ref = LogRef.parse(body["request_id"])
+    assert ref is not None and ref.instance == scoring.instance().log.instance
 
 
 def test_numeric_strings_are_accepted_and_extra_fields_ignored(call, production, trained):

@@ -1,4 +1,4 @@
-"""The scoring log: JSON Lines batches in the lake, per-request blobs, and the flush at process exit."""
+"""The scoring log: JSON Lines batches in the lake named by the request ids, and the flush at process exit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from api_helpers import FEATURES, payload, point, register_version, rows
 from shared import names, scoring
-from shared.scoring_log import log_prefix, request_blob
+from shared.scoring_log import LogRef, ScoredRequest, ScoringLog, log_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,13 +25,15 @@ def production(api_env, storage, model_name, trained, monkeypatch):
 
 
 def log_files(storage, model: str) -> list[str]:
-    return sorted(
-        item.name for item in storage.list(names.DATALAKE, log_prefix(model)) if item.name.endswith(".jsonl")
-    )
+    return sorted(item.name for item in storage.list(names.DATALAKE, log_prefix(model)))
 
 
 def read_lines(storage, name: str) -> list[dict]:
     return [json.loads(line) for line in storage.get_bytes(names.DATALAKE, name)[0].decode().splitlines()]
+
+
+def scored_at(model: str, ts: str, value: float = 1.0) -> ScoredRequest:
+    return ScoredRequest(model, 1, "production", ts, ["x1"], [{"x1": value}], [0])
 
 
 def test_a_full_batch_is_written_as_json_lines_and_the_rest_on_flush(call, production, storage, model_name, trained):
@@ -47,52 +49,66 @@ def test_a_full_batch_is_written_as_json_lines_and_the_rest_on_flush(call, produ
     lines = read_lines(storage, files[0])
     assert day == lines[0]["ts"][:10]
     assert name == f"{lines[0]['ts'][11:13]}-{scorer.log.instance}-000001.jsonl"
-    assert [(line["request_id"], line["index"]) for line in lines] == [("r0", 0), ("r0", 1), ("r1", 0), ("r1", 1)]
+    ids = [answer["request_id"] for answer in answers]
+    assert [LogRef.parse(i).blob(model_name) for i in ids[:2]] == [files[0]] * 2  # the ids name the batch
+    assert [(line["request_id"], line["client_request_id"], line["index"]) for line in lines] == [
+        (ids[0], "r0", 0), (ids[0], "r0", 1), (ids[1], "r1", 0), (ids[1], "r1", 1)]
     assert [line["prediction"] for line in lines] == answers[0]["predictions"] + answers[1]["predictions"]
-    assert all(line["version"] == 1 and line["alias"] == "production" for line in lines)
+    assert all(line["version"] == 1 and line["alias"] == "production" and line["during_canary"] is False
+               for line in lines)
     assert [[line[f] for f in FEATURES] for line in lines] == [list(r.values()) for r in rows(trained[0], 4)]
 
     scorer.flush()
     files = log_files(storage, model_name)
-    assert len(files) == 2
-    assert [line["request_id"] for line in read_lines(storage, files[1])] == ["r2", "r2"]
+    assert len(files) == 2 and files[1] == LogRef.parse(ids[2]).blob(model_name)
+    assert [line["request_id"] for line in read_lines(storage, files[1])] == [ids[2], ids[2]]
 
 
-def test_each_request_gets_a_blob_for_the_feedback_join(call, production, storage, model_name, trained):
-    call("score", method="POST", body={"records": rows(trained[0], 3), "request_id": "join-me"})
-    scoring.instance().flush()
-    document = storage.read_json(names.DATALAKE, request_blob(model_name, "join-me")).value
-    assert document["features"] == list(FEATURES)
-    assert document["records"] == rows(trained[0], 3)
-    assert document["version"] == 1 and len(document["predictions"]) == 3
+def test_a_new_hour_starts_a_new_batch(storage, model_name):
+    log = ScoringLog(storage, batch=100, instance="hours")
+    ids = [log.add(scored_at(model_name, ts), now=0.0) for ts in (
+        "2024-05-01T10:59:59.900+00:00", "2024-05-01T11:00:00.100+00:00", "2024-05-01T11:00:00.200+00:00")]
+    log.close()
+    assert ids == ["r-2024050110-hours-000001-0", "r-2024050111-hours-000002-0", "r-2024050111-hours-000002-1"]
+    prefix = log_prefix(model_name)
+    assert log_files(storage, model_name) == [f"{prefix}2024-05-01/10-hours-000001.jsonl",
+                                              f"{prefix}2024-05-01/11-hours-000002.jsonl"]
+    assert [line["request_id"] for line in read_lines(storage, LogRef.parse(ids[2]).blob(model_name))] == ids[1:]
 
 
-def test_log_files_are_never_overwritten(storage, model_name, trained, production):
-    """Two writers with the same instance token (a restarted process) do not overwrite each other."""
-    from shared.scoring_log import ScoredRequest, ScoringLog
+def test_an_id_finds_its_request_in_memory_until_the_batch_is_written(storage, model_name):
+    log = ScoringLog(storage, batch=100, instance="mem")
+    request = scored_at(model_name, "2024-05-01T10:00:00.000+00:00", 4.5)
+    ref = LogRef.parse(log.add(request, now=0.0))
+    assert log.unwritten(model_name, ref) is request
+    assert log.unwritten("another-model", ref) is None
+    log.close()
+    assert log.unwritten(model_name, ref) is None
+    assert ScoredRequest.from_lines(model_name, read_lines(storage, ref.blob(model_name))) == request
 
+
+def test_log_files_are_never_overwritten(storage, model_name):
+    """Two writers with the same instance token (not expected: 48 random bits) do not overwrite each other."""
     first, second = (ScoringLog(storage, batch=100, instance="same") for _ in range(2))
-    for log, request_id in ((first, "a"), (second, "b")):
-        log.add(ScoredRequest(request_id, model_name, 1, "production", "2024-05-01T10:00:00.000+00:00",
-                              ["x1"], [{"x1": 1.0}], [0]), now=0.0)
+    for log, value in ((first, 1.0), (second, 2.0)):
+        log.add(scored_at(model_name, "2024-05-01T10:00:00.000+00:00", value), now=0.0)
         log.close()
-    files = log_files(storage, model_name)
-    assert [f.rsplit("/", 1)[1] for f in files] == ["10-same-000001.jsonl", "10-same-000002.jsonl"]
-    assert [read_lines(storage, f)[0]["request_id"] for f in files] == ["a", "b"]
+    first_name = f"{log_prefix(model_name)}2024-05-01/10-same-000001.jsonl"
+    [moved] = [name for name in log_files(storage, model_name) if name != first_name]
+    assert moved.startswith(first_name[: -len(".jsonl")] + "-") and moved.endswith(".jsonl")
+    assert (read_lines(storage, first_name)[0]["x1"], read_lines(storage, moved)[0]["x1"]) == (1.0, 2.0)
 
 
 def test_process_exit_flushes_the_buffer(production, storage, model_name, trained, connection_string):
     script = (
         "from shared import scoring\n"
-        f"print(scoring.instance().score({{'records': {rows(trained[0], 2)!r}, 'request_id': 'at-exit'}}).version)\n"
+        f"print(scoring.instance().score({{'records': {rows(trained[0], 2)!r}}}).request_id)\n"
     )
     env = {**os.environ, "AzureWebJobsStorage": connection_string, "DRIFTLINE_MODEL_NAME": model_name,
            "DRIFTLINE_SCORING_LOG_BATCH": "1000", "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS": "3600"}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1"
-    files = log_files(storage, model_name)
-    assert len(files) == 1
-    assert [line["request_id"] for line in read_lines(storage, files[0])] == ["at-exit", "at-exit"]
-    assert storage.exists(names.DATALAKE, request_blob(model_name, "at-exit"))
+    request_id = result.stdout.strip()
+    assert log_files(storage, model_name) == [LogRef.parse(request_id).blob(model_name)]
+    assert [line["request_id"] for line in read_lines(storage, log_files(storage, model_name)[0])] == [request_id] * 2

@@ -233,7 +233,7 @@ def _profile_dict(p):
     ([f"{i},{'' if i % 11 == 0 else i * 0.1},{'' if i % 7 == 0 else 'xyz'[i % 3]},{i % 4}" for i in range(5000)], False),
     # booleans and a column that turns to text after the first parse block: the count re-reads the file
     ([f"{i},{'true' if i % 2 else 'false'},a,{i % 4}" for i in range(5000)], True),
-    ([f"{i},{i % 3},a,{'oops' if i == 4500 else i % 4}" for i in range(5000)], True),
+    ([f"{i},{i % 3},a,{'oops' if i == 15000 else i % 4}" for i in range(20000)], True),
 ])
 def test_small_reference_is_read_once_with_the_same_profile(tmp_path, monkeypatch, lines, reread):
     from shared.drift import DriftConfig, profile as profile_module, read
