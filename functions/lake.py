@@ -6,15 +6,12 @@ infrastructure subscribes `on_labeled` and `on_incoming` to BlobCreated events).
 only the blob's name and ETag and stream the content from storage themselves.
 """
 
-import logging
-
 import azure.functions as func
 
 from shared import names
 from shared.settings import blob_source
 
 bp = func.Blueprint()
-log = logging.getLogger(__name__)
 SOURCE = func.BlobSource(blob_source())
 
 
@@ -36,5 +33,4 @@ def _handle(blob: func.InputStream) -> None:
     from shared import context, lake  # the core loads on first use, not at indexing
 
     etag = (blob.blob_properties or {}).get("ETag") or (blob.blob_properties or {}).get("Etag")
-    outcome = lake.handle_upload(context.storage(), context.settings(), blob.name, etag)
-    log.info("%s: %s (%s)", outcome.name, outcome.action, outcome.detail)
+    lake.handle_upload(context.storage(), context.settings(), blob.name, etag)  # logs its outcome
