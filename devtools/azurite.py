@@ -7,7 +7,6 @@ default ports with its data under `.azurite/`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from devtools.azurite import DEFAULT_ENDPOINTS, ROOT, Azurite, is_running
 

@@ -199,7 +199,7 @@ def _iterator_source(batches: Iterator[Any], name: str, replayable: bool) -> Sou
                     yield from ipc.open_stream(mm)
             return
         consumed[0] = True
-        writer = None
+        writer, writer_schema = None, None
         try:
             for batch in _as_batches(batches):
                 if writer is None or batch.schema != writer_schema:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import names, registry
+from shared import registry
 
 
 def gates_of(run, step="test"):
