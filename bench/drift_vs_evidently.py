@@ -101,12 +101,12 @@ def main() -> None:
     print(f"{'peak RSS (MB)':22}{ours['rss_mb']:14.0f}{evid['rss_mb']:14.0f}{evid['rss_mb'] / ours['rss_mb']:9.1f}x")
     print(f"{'dataset drift':22}{str(ours['dataset_drift']):>14}{str(evid['dataset_drift']):>14}")
     print(f"{'share drifted':22}{ours['share']:14.2f}{evid['share']:14.2f}")
-    print(f"\n{'column':10}{'shifted':>8}  {'driftline':28}{'evidently':28}")
+    print(f"\n{'column':10}{'shifted':>8}  {'driftline':32}{'evidently':32}")
     for name in sorted(ours["columns"]):
         o, e = ours["columns"][name], evid["columns"].get(name, {})
         shifted = name.startswith("num_") and int(name[4:]) % 3 == 0
-        fmt = lambda r: f"{'DRIFT' if r.get('drifted') else 'ok':6}{r.get('value') or 0:8.4f} {(r.get('method') or '')[:13]}"
-        print(f"{name:10}{'yes' if shifted else '':>8}  {fmt(o):28}{fmt(e):28}")
+        fmt = lambda r: f"{'DRIFT' if r.get('drifted') else 'ok':6}{r.get('value') or 0:8.4f} {(r.get('method') or '')[:16]}"
+        print(f"{name:10}{'yes' if shifted else '':>8}  {fmt(o):32}{fmt(e):32}")
     goals = [("speed >= 20x", evid["wall"] / ours["wall"] >= 20), ("memory <= 1/4", ours["rss_mb"] * 4 <= evid["rss_mb"])]
 
     if not args.skip_10m:
