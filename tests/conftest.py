@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from devtools.azurite import Azurite
+from shared.settings import StorageConnection
+from shared.storage import Storage
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +21,12 @@ def azurite(tmp_path_factory) -> Iterator[Azurite]:
 @pytest.fixture(scope="session")
 def connection_string(azurite: Azurite) -> str:
     return azurite.endpoints.connection_string
+
+
+@pytest.fixture
+def storage(connection_string: str) -> Storage:
+    """The project's storage layer on the session Azurite."""
+    return Storage.connect(StorageConnection(connection_string=connection_string))
 
 
 @pytest.fixture

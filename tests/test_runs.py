@@ -8,13 +8,7 @@ import pytest
 
 from shared import names, runs
 from shared.messages import InvalidMessage, StepMessage
-from shared.settings import StorageConnection
 from shared.storage import Storage
-
-
-@pytest.fixture
-def storage(connection_string: str, unique: str) -> Storage:
-    return Storage.connect(StorageConnection(connection_string=connection_string))
 
 
 def drain(storage: Storage, queue: str) -> list[StepMessage]:

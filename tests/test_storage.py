@@ -8,13 +8,8 @@ import threading
 
 import pytest
 
-from shared.settings import StorageConnection, load_settings
+from shared.settings import load_settings
 from shared.storage import Conflict, NotFound, Storage
-
-
-@pytest.fixture
-def storage(connection_string: str) -> Storage:
-    return Storage.connect(StorageConnection(connection_string=connection_string))
 
 
 def test_create_if_absent_refuses_second_create(storage: Storage, unique: str):

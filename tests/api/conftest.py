@@ -12,20 +12,12 @@ import pytest
 
 from api_helpers import Trained, train
 from shared import context, scoring
-from shared.storage import Storage
 
 
 @pytest.fixture(scope="session")
 def trained() -> tuple[Trained, Trained]:
     """Two models that disagree (the second predicts the opposite class), so tests can tell which served."""
     return train(1, flip=False), train(2, flip=True)
-
-
-@pytest.fixture
-def storage(connection_string: str) -> Storage:
-    from shared.settings import StorageConnection
-
-    return Storage.connect(StorageConnection(connection_string=connection_string))
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 
 from shared import context, names, runs
 from shared.messages import StepMessage
-from shared.settings import StorageConnection
 from shared.storage import Storage
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -31,11 +30,6 @@ def functions() -> dict[str, Callable]:
     app.register_functions(chain.bp)
     app.register_functions(decisions.bp)
     return {fn.get_function_name(): fn.get_user_function() for fn in app.get_functions()}
-
-
-@pytest.fixture
-def storage(connection_string: str) -> Storage:
-    return Storage.connect(StorageConnection(connection_string=connection_string))
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,8 @@ import pytest
 
 from event_data import ADO_SECRET, FEATURES, GITHUB_SECRET, TARGET, frame
 from shared import context, names, registry
-from shared.settings import StorageConnection
 from shared.storage import Storage
 
-
-
-@pytest.fixture
-def storage(connection_string: str) -> Storage:
-    return Storage.connect(StorageConnection(connection_string=connection_string))
 
 
 @pytest.fixture
