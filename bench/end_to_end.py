@@ -58,8 +58,8 @@ def pipeline_seconds(connection_string: str, model: str, attempt: int) -> float:
         start = time.perf_counter()
         etag = storage.put_bytes(names.DATALAKE, name, SAMPLE.read_bytes()).strip('"')
         while registry.resolve(storage, model, "production") == before:
-            receipt = storage.read_json(names.HOOKS, lake.receipt_name(name, etag))
-            run = receipt and receipt.value.get("run_id") and runs.get_run(storage, receipt.value["run_id"])
+            receipt = lake.read_receipt(storage, name, etag)
+            run = receipt and receipt.get("run_id") and runs.get_run(storage, receipt["run_id"])
             if run and run["status"] in runs.FINAL and run["status"] != "succeeded":
                 raise SystemExit(f"the run ended {run['status']}: {run['events'][-1]['detail']}")
             if time.perf_counter() - start > 300:

@@ -41,9 +41,20 @@ DEFAULT_ENDPOINTS = Endpoints(10000, 10001, 10002)
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: all sockets stay bound until every port is chosen, so the OS cannot hand
+    out the same port twice (three separate calls can, and Azurite then fails to start)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def azurite_binary() -> str:
@@ -76,7 +87,7 @@ class Azurite:
 
     def __init__(self, data_dir: Path, endpoints: Endpoints | None = None, log: Path | None = None):
         self.data_dir = Path(data_dir)
-        self.endpoints = endpoints or Endpoints(free_port(), free_port(), free_port())
+        self.endpoints = endpoints or Endpoints(*free_ports(3))
         self.log = log or self.data_dir / "azurite.log"
         self._process: subprocess.Popen | None = None
 

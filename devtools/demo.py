@@ -43,9 +43,9 @@ def wait_for_receipt(storage: Storage, name: str, etag: str) -> dict[str, Any]:
     """The lake trigger's record of what it did with this upload."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        document = storage.read_json(names.HOOKS, lake.receipt_name(name, etag))
-        if document is not None:
-            return document.value
+        outcome = lake.read_receipt(storage, name, etag)
+        if outcome is not None:
+            return outcome
         time.sleep(0.5)
     raise SystemExit(f"the app did not pick up {name} within {TIMEOUT} s; see the app's log")
 

@@ -76,6 +76,12 @@ def receipt_name(name: str, etag: str) -> str:
     return f"uploads/{runs.run_id_for(name, etag)}.json"
 
 
+def read_receipt(storage: Storage, name: str, etag: str) -> dict[str, Any] | None:
+    """What the lake trigger did with this upload (the LakeOutcome fields), or None if not yet handled."""
+    document = storage.read_json(names.HOOKS, receipt_name(name, etag.strip('"')))
+    return None if document is None else document.value
+
+
 def handle_upload(
     storage: Storage, settings: Settings, path: str, etag: str | None = None, now: datetime | None = None
 ) -> LakeOutcome:

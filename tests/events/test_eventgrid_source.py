@@ -78,9 +78,9 @@ def blob_created(name: str) -> list[dict]:
 def wait_for_receipt(storage, name: str, etag: str, timeout: float = 30.0) -> dict | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        document = storage.read_json(names.HOOKS, lake.receipt_name(name, etag))
-        if document is not None:
-            return document.value
+        outcome = lake.read_receipt(storage, name, etag)
+        if outcome is not None:
+            return outcome
         time.sleep(0.2)
     return None
 

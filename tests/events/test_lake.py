@@ -36,7 +36,7 @@ def queued_runs(storage) -> list[dict]:
 
 
 def receipt(storage, name: str, etag: str) -> dict:
-    return storage.read_json(names.HOOKS, lake.receipt_name(name, etag.strip('"'))).value
+    return lake.read_receipt(storage, name, etag)
 
 
 def reason_of(storage, name: str) -> dict:
