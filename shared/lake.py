@@ -206,7 +206,7 @@ def check_drift(
     if "missing_columns" in codes:
         raise Rejected(f"breaks the schema: {codes['missing_columns']['message']}")
     if "malformed_rows" in codes:
-        raise Rejected(f"breaks the format: {codes['malformed_rows']['message']} (wrong number of fields)")
+        raise Rejected(f"breaks the format: {codes['malformed_rows']['count']} malformed rows (wrong number of fields)")
     report = f"{settings.model_name}/{now.strftime('%Y%m%dT%H%M%SZ')}-{_slug(source)}"
     storage.put_bytes(names.REPORTS, report + ".html", render_html(result).encode("utf-8"),
                       content_type="text/html; charset=utf-8")
