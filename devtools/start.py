@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exit", action="store_true", help="stop everything after the demo instead of staying up")
     args = parser.parse_args(argv)
 
+    # SIGTERM (a supervisor, `kill`) unwinds like Ctrl-C, so the app and Azurite are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     values = ensure_local_settings()
     azurite = None
     if is_running(DEFAULT_ENDPOINTS):
