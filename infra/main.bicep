@@ -187,6 +187,8 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 // BlobCreated events for the lake reach the blob extension's webhook (EventGrid blob trigger source).
+// The subscriptions need the app's `blobs_extension` system key, which exists only once the deployed
+// code has started, so infra/hooks/postdeploy.sh creates them after `azd deploy`.
 resource lakeEvents 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
   name: 'evgt-driftline-${token}'
   location: location
@@ -197,25 +199,8 @@ resource lakeEvents 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
   }
 }
 
-resource lakeSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = [
-  for fn in ['on_labeled', 'on_incoming']: {
-    parent: lakeEvents
-    name: replace(fn, '_', '-')
-    properties: {
-      destination: {
-        endpointType: 'WebHook'
-        properties: {
-          endpointUrl: 'https://${app.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${fn}&code=${listKeys('${app.id}/host/default', '2024-04-01').systemKeys.blobs_extension}'
-        }
-      }
-      filter: {
-        includedEventTypes: ['Microsoft.Storage.BlobCreated']
-        subjectBeginsWith: '/blobServices/default/containers/datalake/blobs/${fn == 'on_labeled' ? 'labeled' : 'incoming'}/'
-      }
-    }
-  }
-]
-
 output AZURE_FUNCTION_APP_NAME string = app.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.name
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_EVENTGRID_TOPIC_NAME string = lakeEvents.name
 output DRIFTLINE_API_URL string = 'https://${app.properties.defaultHostName}/api'
