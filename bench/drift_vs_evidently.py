@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -83,9 +84,18 @@ def run_child(argv: list[str]) -> dict:
     return result
 
 
+def median_run(results: list[dict]) -> dict:
+    """The run with the median wall time, with wall and RSS replaced by their medians."""
+    middle = sorted(results, key=lambda r: r["wall"])[len(results) // 2]
+    return {**middle, "wall": statistics.median(r["wall"] for r in results),
+            "rss_mb": statistics.median(r["rss_mb"] for r in results)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-10m", action="store_true", help="skip the 10M-row flat-memory run")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each engine, interleaved; wall time and RSS are medians (default 1)")
     args = parser.parse_args()
     print("generating data (first run only) ...", flush=True)
     ref = generate(os.path.join(DATA, "reference_100k.csv"), 100_000, False, 1)
@@ -93,8 +103,14 @@ def main() -> None:
     ours_cmd = [sys.executable, os.path.join(HERE, "drift_ours_worker.py")]
     evidently_cmd = [ensure_evidently(), os.path.join(HERE, "drift_evidently_worker.py")]
 
-    ours = run_child(ours_cmd + [ref, cur])
-    evid = run_child(evidently_cmd + [ref, cur])
+    runs_ours, runs_evid = [], []
+    for _ in range(args.repeat):  # interleaved, so load changes hit both engines alike
+        runs_ours.append(run_child(ours_cmd + [ref, cur]))
+        runs_evid.append(run_child(evidently_cmd + [ref, cur]))
+    ours, evid = median_run(runs_ours), median_run(runs_evid)
+    if args.repeat > 1:
+        walls = lambda results, digits: ", ".join(f"{r['wall']:.{digits}f}" for r in results)
+        print(f"runs (wall s): driftline {walls(runs_ours, 2)}; evidently {walls(runs_evid, 1)}")
 
     print(f"\n{'':22}{'driftline':>14}{'evidently':>14}{'ratio':>10}")
     print(f"{'wall time (s)':22}{ours['wall']:14.2f}{evid['wall']:14.2f}{evid['wall'] / ours['wall']:9.1f}x")
