@@ -48,7 +48,7 @@ def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[["St
     try:
         work(message)
     except runs.StopRun as stop:
-        runs.stop_step(storage, message, stop.status, stop.reason, stop.outputs)
+        runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
         if stop.status in ("rejected", "failed"):
             notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
                            key=step, data={"step": step, "reason": stop.reason, **stop.outputs})

@@ -109,7 +109,7 @@ def main() -> int:
         outputs = training.train_and_stage(storage, settings, message, data,
                                            compute=f"azureml:{job_name(message.run_id)}")
     except runs.StopRun as stop:
-        runs.stop_step(storage, message, stop.status, stop.reason, stop.outputs)
+        runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
         notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
                        key="retrain", data={"step": "retrain", "reason": stop.reason})
         return 1

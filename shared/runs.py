@@ -104,16 +104,16 @@ def release_run(storage: Storage, run_id: str, detail: str) -> bool:
     released = {"value": False}
 
     def change(run):
-        released["value"] = run is not None and run["status"] == "waiting"
+        released["value"] = run["status"] == "waiting"
         if released["value"]:
             _event(run, None, "running", detail)
             run["status"] = "running"
         return run
 
-    run = storage.update_json(names.RUNS, run_blob(run_id), change)
-    if released["value"]:
+    run = storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
+    if run is not None and released["value"]:
         _send(storage, StepMessage.from_json(run["first_message"]))
-    return released["value"]
+    return run is not None and released["value"]
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,6 @@ def begin_step(storage: Storage, message: StepMessage) -> Begin:
     outcome: dict[str, Any] = {}
 
     def change(run):
-        if run is None:
-            outcome.update(proceed=False, why=f"run {message.run_id} does not exist")
-            return run
         step = run["steps"].get(message.step, {})
         if step.get("status") in FINAL:
             outcome.update(proceed=False, why=f"step {message.step} already {step['status']}")
@@ -146,10 +143,10 @@ def begin_step(storage: Storage, message: StepMessage) -> Begin:
         _event(run, message.step, "running", f"attempt {step['attempts']}")
         return run
 
-    if storage.read_json(names.RUNS, run_blob(message.run_id)) is None:
+    run = storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
+    if run is None:
         return Begin(False, None, f"run {message.run_id} does not exist")
-    run = storage.update_json(names.RUNS, run_blob(message.run_id), change)
-    if not outcome["proceed"] and run is not None:
+    if not outcome["proceed"]:
         _resend_next_if_lost(storage, run, message)
     return Begin(outcome["proceed"], run, outcome["why"])
 
@@ -197,22 +194,23 @@ def complete_step(
     return following
 
 
-def stop_run(storage: Storage, run_id: str, step: str | None, status: str, reason: str) -> None:
-    """End the run (failed, rejected, skipped) with the reason recorded on the run and step."""
+def stop_run(storage: Storage, run_id: str, step: str | None, status: str, reason: str,
+             outputs: dict[str, Any] | None = None) -> None:
+    """End the run (failed, rejected, skipped) with the reason recorded on the run and step, and in
+    the same write the step's outputs when given (e.g. every gate result). No-op for unknown runs."""
 
     def change(run):
-        if run is None:
-            return None
         if step is not None:
             entry = run["steps"].setdefault(step, {})
             entry.update(status=status, finished=utcnow(), detail=reason)
+            if outputs is not None:
+                entry["outputs"] = dict(outputs)
         run["status"] = status
         run["updated"] = utcnow()
         _event(run, step, status, reason)
         return run
 
-    if storage.read_json(names.RUNS, run_blob(run_id)) is not None:
-        storage.update_json(names.RUNS, run_blob(run_id), change)
+    storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
 
 
 def _resend_next_if_lost(storage: Storage, run: dict[str, Any], message: StepMessage) -> None:
@@ -238,13 +236,11 @@ def add_event(storage: Storage, run_id: str, detail: str) -> None:
     """Note something on the run without changing its state (e.g. an upload joining it)."""
 
     def change(run):
-        if run is not None:
-            _event(run, None, run["status"], detail)
-            run["updated"] = utcnow()
+        _event(run, None, run["status"], detail)
+        run["updated"] = utcnow()
         return run
 
-    if get_run(storage, run_id) is not None:
-        storage.update_json(names.RUNS, run_blob(run_id), change)
+    storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
 
 
 def message_for_step(run: dict[str, Any], step: str) -> StepMessage:
@@ -265,10 +261,10 @@ def resend_step(storage: Storage, run_id: str, step: str, detail: str) -> bool:
     resent = {"value": False}
 
     def change(run):
-        steps = run["steps"] if run is not None else {}
-        never_began = run is not None and not steps and step == run["steps_planned"][0]
+        steps = run["steps"]
+        never_began = not steps and step == run["steps_planned"][0]
         stuck = steps.get(step, {}).get("status") == "running"
-        resent["value"] = run is not None and run["status"] == "running" and (stuck or never_began)
+        resent["value"] = run["status"] == "running" and (stuck or never_began)
         if resent["value"]:
             entry = steps.setdefault(step, {"status": "running"})
             entry["resent"] = entry.get("resent", 0) + 1
@@ -277,13 +273,11 @@ def resend_step(storage: Storage, run_id: str, step: str, detail: str) -> bool:
             _event(run, step, "running", detail)
         return run
 
-    if get_run(storage, run_id) is None:
-        return False
-    run = storage.update_json(names.RUNS, run_blob(run_id), change)
-    if resent["value"]:
+    run = storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
+    if run is not None and resent["value"]:
         message = message_for_step(run, step)
         _send(storage, replace(message, attempt=run["steps"][step]["resent"] + 1))
-    return resent["value"]
+    return run is not None and resent["value"]
 
 
 def _event(run: dict[str, Any], step: str | None, status: str, detail: str) -> None:
@@ -313,21 +307,6 @@ class StopRun(Exception):
         self.outputs = dict(outputs or {})
 
 
-def stop_step(storage: Storage, message: StepMessage, status: str, reason: str,
-              outputs: dict[str, Any] | None = None) -> None:
-    """Like `stop_run`, and in the same write keeps the step's outputs (e.g. every gate result)."""
-
-    def change(run):
-        entry = run["steps"].setdefault(message.step, {})
-        entry.update(status=status, finished=utcnow(), detail=reason, outputs=dict(outputs or {}))
-        run["status"] = status
-        run["updated"] = utcnow()
-        _event(run, message.step, status, reason)
-        return run
-
-    storage.update_json(names.RUNS, run_blob(message.run_id), change)
-
-
 class UnknownRun(LookupError):
     """No run with this id."""
 
@@ -354,8 +333,6 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
     outcome = {"repeated": False}
 
     def change(run):
-        if run is None:
-            raise UnknownRun(f"run {run_id} does not exist.")
         entry = run["steps"].get(step, {})
         if entry.get("status") == wanted:
             outcome["repeated"] = True
@@ -370,9 +347,9 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
         _event(run, step, wanted, run["steps"][step]["detail"])
         return run
 
-    if get_run(storage, run_id) is None:
+    run = storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
+    if run is None:
         raise UnknownRun(f"run {run_id} does not exist.")
-    run = storage.update_json(names.RUNS, run_blob(run_id), change)
     sent = None
     following = chain.next_step(run["plan"], step) if approved else None
     if following is not None and following not in run["steps"] and run["status"] == "running":

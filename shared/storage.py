@@ -243,15 +243,23 @@ class Storage:
         change: Callable[[Any | None], Any],
         *,
         attempts: int = 20,
+        create: bool = True,
     ) -> Any:
         """Read-modify-write with ETag conditions, retried when another writer got in first.
 
-        `change` receives the current value (None when absent) and returns the new value; it must
-        be a pure function of its argument because it may run several times.
+        `change` receives the current value (None when absent) and returns the new value; it may
+        run several times, each time on a fresh read. With create=False an absent document is left
+        absent and None is returned without calling `change`. A change that leaves the document as
+        it was writes nothing (a redelivered message costs one read, not a write).
         """
         for _ in range(attempts):
             current = self.read_json(container, name)
+            if current is None and not create:
+                return None
+            before = None if current is None else _dump(current.value)
             new_value = change(None if current is None else current.value)
+            if before is not None and _dump(new_value) == before:
+                return new_value
             try:
                 if current is None:
                     self.create_json(container, name, new_value)

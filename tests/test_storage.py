@@ -67,3 +67,18 @@ def test_settings_build_a_working_storage(storage_env: str):
     storage = Storage.connect(settings.storage)
     storage.write_json("runs", "probe.json", {"ok": True})
     assert storage.read_json("runs", "probe.json").value == {"ok": True}
+
+
+def test_update_leaves_absent_documents_absent_when_asked(storage: Storage, unique: str):
+    name = f"absent-{unique}.json"
+    assert storage.update_json("runs", name, lambda v: {"n": 1}, create=False) is None
+    assert storage.read_json("runs", name) is None
+
+
+def test_update_that_changes_nothing_writes_nothing(storage: Storage, unique: str):
+    name = f"same-{unique}.json"
+    etag = storage.create_json("runs", name, {"n": 1})
+    storage.update_json("runs", name, lambda v: v)
+    assert storage.read_json("runs", name).etag == etag
+    storage.update_json("runs", name, lambda v: {"n": 2})
+    assert storage.read_json("runs", name).etag != etag
