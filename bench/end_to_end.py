@@ -29,7 +29,7 @@ SAMPLE = ROOT / "sample_data" / "labeled" / "customers.csv"
 def bare_seconds() -> float:
     import pandas as pd
 
-    from shared.default_model import train
+    from shared.model.default_model import train
     from shared.drift import build_profile
 
     start = time.perf_counter()
@@ -41,9 +41,12 @@ def bare_seconds() -> float:
 
 def pipeline_seconds(connection_string: str, model: str, attempt: int) -> float:
     from devhost import Host
-    from shared import lake, names, registry, runs
-    from shared.settings import StorageConnection
-    from shared.storage import Storage
+    from shared.chain import runs
+    from shared.events import lake
+    from shared.model import registry
+    from shared.platform import names
+    from shared.platform.settings import StorageConnection
+    from shared.platform.storage import Storage
 
     settings = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     settings.update({
@@ -77,7 +80,7 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("azure").setLevel(logging.WARNING)
-    from shared import context
+    from shared.platform import context
 
     bare, pipeline = [], []
     for attempt in range(args.repeat):

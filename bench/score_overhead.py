@@ -57,13 +57,13 @@ def register(storage, estimator, frame) -> None:
 
     import skops.io as sio
 
-    from shared import registry
+    from shared.model import registry
     from shared.drift import build_profile
-    from shared.training import input_schema
+    from shared.model.training import input_schema
 
     holdout = io.BytesIO()
     frame.tail(50).to_parquet(holdout, index=False)
-    lineage = {"run_id": "benchrun", "code": {"entry_point": "shared.default_model:train"}}
+    lineage = {"run_id": "benchrun", "code": {"entry_point": "shared.model.default_model:train"}}
     registry.stage(storage, MODEL, "benchrun", {
         "model.skops": sio.dumps(estimator),
         "profile.json": build_profile(frame.drop(columns="label"), name=MODEL).to_json(),
@@ -99,7 +99,8 @@ def main() -> None:
         import azure.functions as func
 
         from functions import api
-        from shared import context, scoring
+        from shared.platform import context
+        from shared.serving import scoring
 
         estimator, frame, features = train()
         register(context.storage(), estimator, frame)

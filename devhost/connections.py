@@ -19,8 +19,8 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from devhost.errors import BindingError
-from shared.settings import SettingsError, StorageConnection, storage_connection
-from shared.storage import resolve_connection_string, service_clients
+from shared.platform.settings import SettingsError, StorageConnection, storage_connection
+from shared.platform.storage import resolve_connection_string, service_clients
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 

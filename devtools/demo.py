@@ -20,10 +20,12 @@ from typing import Any
 import requests
 
 from devtools.azurite import ROOT
-from shared import lake, names, runs
-from shared.context import settings as app_settings
-from shared.context import storage as app_storage
-from shared.storage import Storage
+from shared.chain import runs
+from shared.events import lake
+from shared.platform import names
+from shared.platform.context import settings as app_settings
+from shared.platform.context import storage as app_storage
+from shared.platform.storage import Storage
 
 SAMPLES = ROOT / "sample_data"
 TIMEOUT = 300

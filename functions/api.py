@@ -32,7 +32,7 @@ def _body(req: func.HttpRequest):
 
 def _answer(call) -> func.HttpResponse:
     """Run a look-up and map its RequestError to the status it names."""
-    from shared.scoring import RequestError
+    from shared.serving.scoring import RequestError
 
     try:
         return _json(call())
@@ -49,7 +49,7 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("score")
 @bp.route(route="score", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def score(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import scoring
+    from shared.serving import scoring
 
     body = _body(req)
     if body is None:
@@ -66,8 +66,8 @@ def score(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("feedback")
 @bp.route(route="feedback", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def feedback(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import feedback as core
-    from shared import scoring
+    from shared.serving import feedback as core
+    from shared.serving import scoring
 
     body = _body(req)
     if body is None:
@@ -82,7 +82,8 @@ def feedback(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("model_overview")
 @bp.route(route="models/{name}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def model_overview(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import context, lookups
+    from shared.platform import context
+    from shared.serving import lookups
 
     return _answer(lambda: lookups.model_overview(context.storage(), req.route_params["name"]))
 
@@ -90,7 +91,8 @@ def model_overview(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("model_lineage")
 @bp.route(route="models/{name}/lineage", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def model_lineage(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import context, lookups
+    from shared.platform import context
+    from shared.serving import lookups
 
     return _answer(lambda: lookups.serving_lineage(context.storage(), req.route_params["name"]))
 
@@ -98,6 +100,7 @@ def model_lineage(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("run_timeline")
 @bp.route(route="runs/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def run_timeline(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import context, lookups
+    from shared.platform import context
+    from shared.serving import lookups
 
     return _answer(lambda: lookups.run_timeline(context.storage(), req.route_params["run_id"]))

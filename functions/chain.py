@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared import names
+from shared.platform import names
 
 if TYPE_CHECKING:
-    from shared.messages import StepMessage
+    from shared.platform.messages import StepMessage
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -24,8 +24,11 @@ CONNECTION = "AzureWebJobsStorage"
 
 
 def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[["StepMessage"], None]) -> None:
-    from shared import context, notify, registry, runs  # the core loads on first use, not at indexing
-    from shared.messages import InvalidMessage, StepMessage
+    from shared.chain import runs  # the core loads on first use, not at indexing
+    from shared.chain import notify
+    from shared.model import registry
+    from shared.platform import context
+    from shared.platform.messages import InvalidMessage, StepMessage
 
     storage = context.storage()
     body = msg.get_body().decode("utf-8", errors="replace")
@@ -58,7 +61,9 @@ def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[["St
 @bp.function_name("retrain")
 @bp.queue_trigger(arg_name="msg", queue_name=names.RETRAIN_QUEUE, connection=CONNECTION)
 def retrain(msg: func.QueueMessage) -> None:
-    from shared import context, runs, training
+    from shared.chain import runs
+    from shared.model import training
+    from shared.platform import context
 
     def work(message: "StepMessage") -> None:
         outputs = training.retrain(context.storage(), context.settings(), message)
@@ -71,7 +76,9 @@ def retrain(msg: func.QueueMessage) -> None:
 @bp.function_name("register")
 @bp.queue_trigger(arg_name="msg", queue_name=names.REGISTER_QUEUE, connection=CONNECTION)
 def register(msg: func.QueueMessage) -> None:
-    from shared import context, registry, runs
+    from shared.chain import runs
+    from shared.model import registry
+    from shared.platform import context
 
     def work(message: "StepMessage") -> None:
         runs.complete_step(context.storage(), message, registry.register_run(context.storage(), message))
@@ -82,7 +89,9 @@ def register(msg: func.QueueMessage) -> None:
 @bp.function_name("test")
 @bp.queue_trigger(arg_name="msg", queue_name=names.TEST_QUEUE, connection=CONNECTION)
 def test(msg: func.QueueMessage) -> None:
-    from shared import approvals, context, gates, runs
+    from shared.chain import approvals, runs
+    from shared.model import gates
+    from shared.platform import context
 
     def work(message: "StepMessage") -> None:
         storage, settings = context.storage(), context.settings()
@@ -98,7 +107,9 @@ def test(msg: func.QueueMessage) -> None:
 @bp.function_name("deploy")
 @bp.queue_trigger(arg_name="msg", queue_name=names.DEPLOY_QUEUE, connection=CONNECTION)
 def deploy_step(msg: func.QueueMessage) -> None:
-    from shared import context, deploy, runs
+    from shared.chain import runs
+    from shared.model import deploy
+    from shared.platform import context
 
     def work(message: "StepMessage") -> None:
         storage = context.storage()
@@ -110,7 +121,8 @@ def deploy_step(msg: func.QueueMessage) -> None:
 @bp.function_name("notify")
 @bp.queue_trigger(arg_name="msg", queue_name=names.NOTIFY_QUEUE, connection=CONNECTION)
 def notify_step(msg: func.QueueMessage) -> None:
-    from shared import context, notify, runs
+    from shared.chain import notify, runs
+    from shared.platform import context
 
     body = msg.get_body().decode("utf-8", errors="replace")
     try:

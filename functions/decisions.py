@@ -34,7 +34,9 @@ def _decision_body(req: func.HttpRequest) -> tuple[dict | None, func.HttpRespons
 
 
 def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
-    from shared import approvals, context, runs  # the core loads on first use, not at indexing
+    from shared.chain import runs  # the core loads on first use, not at indexing
+    from shared.chain import approvals
+    from shared.platform import context
 
     body, problem = _decision_body(req)
     if problem is not None:
@@ -71,7 +73,9 @@ def reject_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("rollback_model")
 @bp.route(route="models/{name}/rollback", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def rollback_model(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import context, notify, registry
+    from shared.chain import notify
+    from shared.model import registry
+    from shared.platform import context
 
     body, problem = _decision_body(req)
     if problem is not None:

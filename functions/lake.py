@@ -8,8 +8,8 @@ only the blob's name and ETag and stream the content from storage themselves.
 
 import azure.functions as func
 
-from shared import names
-from shared.settings import blob_source
+from shared.platform import names
+from shared.platform.settings import blob_source
 
 bp = func.Blueprint()
 SOURCE = func.BlobSource(blob_source())
@@ -30,7 +30,8 @@ def on_incoming(blob: func.InputStream) -> None:
 
 
 def _handle(blob: func.InputStream) -> None:
-    from shared import context, lake  # the core loads on first use, not at indexing
+    from shared.events import lake  # the core loads on first use, not at indexing
+    from shared.platform import context
 
     etag = (blob.blob_properties or {}).get("ETag") or (blob.blob_properties or {}).get("Etag")
     lake.handle_upload(context.storage(), context.settings(), blob.name, etag)  # logs its outcome

@@ -1,7 +1,7 @@
 """Timers: scheduled drift, scheduled retrain, the sweeper and retention cleanup.
 
 Schedules are NCRONTAB expressions from app settings (`%DRIFTLINE_*_SCHEDULE%`); each job checks its
-own enable setting in `shared/maintenance.py`, so a schedule can always be present.
+own enable setting in `shared/jobs/maintenance.py`, so a schedule can always be present.
 """
 
 import logging
@@ -38,7 +38,8 @@ def timer_cleanup(timer: func.TimerRequest) -> None:
 
 
 def _run(job: str, timer: func.TimerRequest) -> None:
-    from shared import context, maintenance  # the core loads on first use, not at indexing
+    from shared.jobs import maintenance  # the core loads on first use, not at indexing
+    from shared.platform import context
 
     if timer.past_due:
         log.info("%s is past due; running it now", job)

@@ -10,7 +10,7 @@ import logging
 
 import azure.functions as func
 
-from shared import names
+from shared.platform import names
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 @bp.function_name("hooks_github")
 @bp.route(route="hooks/github", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def hooks_github(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.webhooks import GITHUB
+    from shared.events.webhooks import GITHUB
 
     return _receive(GITHUB, req)
 
@@ -27,7 +27,7 @@ def hooks_github(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("hooks_azure_devops")
 @bp.route(route="hooks/azure-devops", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def hooks_azure_devops(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.webhooks import AZURE_DEVOPS
+    from shared.events.webhooks import AZURE_DEVOPS
 
     return _receive(AZURE_DEVOPS, req)
 
@@ -35,9 +35,11 @@ def hooks_azure_devops(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("on_push")
 @bp.queue_trigger(arg_name="msg", queue_name=names.PUSH_QUEUE, connection="AzureWebJobsStorage")
 def on_push(msg: func.QueueMessage) -> None:
-    from shared import context, intake, runs  # the core loads on first use, not at indexing
-    from shared.messages import InvalidMessage
-    from shared.routing import RoutingError
+    from shared.chain import runs  # the core loads on first use, not at indexing
+    from shared.events import intake
+    from shared.platform import context
+    from shared.platform.messages import InvalidMessage
+    from shared.events.routing import RoutingError
 
     body = msg.get_body().decode("utf-8", errors="replace")
     storage = context.storage()
@@ -51,7 +53,8 @@ def on_push(msg: func.QueueMessage) -> None:
 
 
 def _receive(provider: str, req: func.HttpRequest) -> func.HttpResponse:
-    from shared import context, intake
+    from shared.events import intake
+    from shared.platform import context
 
     reply = intake.receive(context.storage(), context.settings(), provider, dict(req.headers), req.get_body())
     return func.HttpResponse(json.dumps(reply.body), status_code=reply.status, mimetype="application/json")

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from devtools.azurite import Azurite
-from shared.settings import StorageConnection
-from shared.storage import Storage
+from shared.platform.settings import StorageConnection
+from shared.platform.storage import Storage
 
 
 @pytest.fixture(scope="session")

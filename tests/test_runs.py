@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from shared import names, runs
-from shared.messages import InvalidMessage, StepMessage
-from shared.storage import Storage
+from shared.chain import runs
+from shared.platform import names
+from shared.platform.messages import InvalidMessage, StepMessage
+from shared.platform.storage import Storage
 
 
 def drain(storage: Storage, queue: str) -> list[StepMessage]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import SettingsError, load_settings
+from shared.platform.settings import SettingsError, load_settings
 
 BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 ROOT = Path(__file__).resolve().parent.parent

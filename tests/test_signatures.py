@@ -1,7 +1,7 @@
 import hashlib
 import hmac
 
-from shared.signatures import sign, sign_timestamped, verify
+from shared.platform.signatures import sign, sign_timestamped, verify
 
 
 def test_matches_githubs_documented_example():

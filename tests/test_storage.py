@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from shared.settings import load_settings
-from shared.storage import Conflict, NotFound, Storage
+from shared.platform.settings import load_settings
+from shared.platform.storage import Conflict, NotFound, Storage
 
 
 def test_create_if_absent_refuses_second_create(storage: Storage, unique: str):

@@ -9,8 +9,8 @@ from typing import Any
 
 import azure.functions as func
 
-from shared import registry
-from shared.storage import Storage
+from shared.model import registry
+from shared.platform.storage import Storage
 
 FEATURES = ("x1", "x2", "n")
 
@@ -47,7 +47,7 @@ def train(seed: int, flip: bool) -> Trained:
 def register_version(storage: Storage, model: str, trained: Trained, *, run_id: str) -> int:
     """Stage and register a version with the registry's own write API, as the chain does."""
     from shared.drift import build_profile
-    from shared.training import input_schema
+    from shared.model.training import input_schema
 
     frame = trained.frame
     holdout = io.BytesIO()
@@ -57,7 +57,7 @@ def register_version(storage: Storage, model: str, trained: Trained, *, run_id: 
         "model": model,
         "trigger": {"kind": "push", "commit": f"c0ffee{run_id[-4:]}", "repo": "org/driftline"},
         "reason": "test registration",
-        "code": {"entry_point": "shared.default_model:train", "source_sha256": "ab" * 32,
+        "code": {"entry_point": "shared.model.default_model:train", "source_sha256": "ab" * 32,
                  "commit": f"c0ffee{run_id[-4:]}", "repo": "org/driftline", "branch": "main"},
         "data": {"version": f"data-{run_id}", "blobs": [{"name": "labeled/a.csv", "etag": "0x1", "rows": 200}]},
         "parameters": {"seed": 0, "target_column": "label"},

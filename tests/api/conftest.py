@@ -11,7 +11,8 @@ import azure.functions as func
 import pytest
 
 from api_helpers import Trained, train
-from shared import context, scoring
+from shared.platform import context
+from shared.serving import scoring
 
 
 @pytest.fixture(scope="session")

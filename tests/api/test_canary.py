@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api_helpers import payload, point, register_version, rows
-from shared import deploy, scoring
+from shared.model import deploy
+from shared.serving import scoring
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def canary(api_env, storage, model_name, trained, monkeypatch):
 
 
 def test_routing_is_deterministic_by_request_key(call, canary, storage, model_name, trained):
-    from shared import registry
+    from shared.model import registry
 
     document = registry.aliases(storage, model_name)[0]
     served = {}
@@ -34,7 +35,7 @@ def test_routing_is_deterministic_by_request_key(call, canary, storage, model_na
 
 
 def test_request_id_routes_when_no_key_header_and_alias_is_reported(call, canary, model_name, trained):
-    from shared import registry
+    from shared.model import registry
 
     document = registry.aliases(scoring.instance().storage, model_name)[0]
     for request_id in (f"rq{i}" for i in range(8)):
@@ -61,7 +62,7 @@ def test_counters_are_flushed_in_batches_not_per_request(call, canary, storage, 
 
 
 def test_feedback_on_requests_served_during_a_canary_counts_correct_and_total(call, canary, storage, model_name, trained):
-    from shared import registry
+    from shared.model import registry
 
     document = registry.aliases(storage, model_name)[0]
     key = next(f"fb{i}" for i in range(100) if deploy.route(model_name, f"fb{i}", document) == 2)

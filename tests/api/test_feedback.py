@@ -9,9 +9,10 @@ import json
 import pytest
 
 from api_helpers import FEATURES, payload, point, register_version, rows
-from shared import context, names, scoring
-from shared.feedback import FEEDBACK_PREFIX, UnknownRequest, record
-from shared.scoring_log import LogRef, log_prefix
+from shared.platform import context, names
+from shared.serving import scoring
+from shared.serving.feedback import FEEDBACK_PREFIX, UnknownRequest, record
+from shared.serving.scoring_log import LogRef, log_prefix
 
 RID = "<the scored request id>"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api_helpers import payload, point, register_version
-from shared import runs
-from shared.messages import StepMessage
+from shared.chain import runs
+from shared.platform.messages import StepMessage
 
 
 @pytest.fixture

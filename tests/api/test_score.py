@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from api_helpers import FEATURES, payload, point, register_version, rows
-from shared import scoring
-from shared.scoring_log import LogRef
+from shared.serving import scoring
+from shared.serving.scoring_log import LogRef
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_alias_move_is_served_next_request_without_a_download_per_request(call, 
 def test_alias_is_checked_at_most_once_per_interval(storage, connection_string, model_name, trained):
     """With a 60 s interval and a hand-driven clock: no HEAD request inside the interval, so a moved
     alias is seen only once the interval has passed."""
-    from shared.settings import load_settings
+    from shared.platform.settings import load_settings
 
     version = register_version(storage, model_name, trained[0], run_id="run0001")
     point(storage, model_name, version)

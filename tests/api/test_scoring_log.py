@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from api_helpers import FEATURES, payload, point, register_version, rows
-from shared import names, scoring
-from shared.scoring_log import LogRef, ScoredRequest, ScoringLog, log_prefix
+from shared.platform import names
+from shared.serving import scoring
+from shared.serving.scoring_log import LogRef, ScoredRequest, ScoringLog, log_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +102,7 @@ def test_log_files_are_never_overwritten(storage, model_name):
 
 def test_process_exit_flushes_the_buffer(production, storage, model_name, trained, connection_string):
     script = (
-        "from shared import scoring\n"
+        "from shared.serving import scoring\n"
         f"print(scoring.instance().score({{'records': {rows(trained[0], 2)!r}}}).request_id)\n"
     )
     env = {**os.environ, "AzureWebJobsStorage": connection_string, "DRIFTLINE_MODEL_NAME": model_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared import default_model
+from shared.model import default_model
 
 
 def small(frame, params):

@@ -12,9 +12,10 @@ import azure.functions as func
 import pandas as pd
 import pytest
 
-from shared import context, names, runs
-from shared.messages import StepMessage
-from shared.storage import Storage
+from shared.chain import runs
+from shared.platform import context, names
+from shared.platform.messages import StepMessage
+from shared.platform.storage import Storage
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 STEP_QUEUES = (names.RETRAIN_QUEUE, names.REGISTER_QUEUE, names.TEST_QUEUE, names.DEPLOY_QUEUE)
@@ -136,8 +137,8 @@ def trained_files(connection_string: str, labeled_frame: pd.DataFrame) -> dict[s
     """The staged artifacts of one real retrain, made once, for tests about the later steps."""
     import uuid
 
-    from shared import registry, training
-    from shared.settings import load_settings
+    from shared.model import registry, training
+    from shared.platform.settings import load_settings
 
     settings = load_settings({"AzureWebJobsStorage": connection_string,
                               "DRIFTLINE_TRAINING_ENTRY_POINT": "chain_entry_points:small"})
@@ -153,7 +154,7 @@ def trained_files(connection_string: str, labeled_frame: pd.DataFrame) -> dict[s
 
 def stage_retrain(chain: "Chain", run_id: str, files: dict[str, bytes]) -> None:
     """Do a run's retrain step with ready-made artifacts (the retrain trigger has its own tests)."""
-    from shared import registry
+    from shared.model import registry
 
     body = chain.take(names.RETRAIN_QUEUE, run_id)[0]
     message = StepMessage.from_json(body)

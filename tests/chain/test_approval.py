@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from shared import approvals, context, names, registry
+from shared.chain import approvals
+from shared.model import registry
+from shared.platform import context, names
 
 
 def waiting_run(chain, quick_retrain) -> str:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from shared import azureml_job
-from shared.messages import StepMessage
-from shared.settings import SettingsError, load_settings
+from shared.model import azureml
+from shared.platform.messages import StepMessage
+from shared.platform.settings import SettingsError, load_settings
 
 WORKSPACE = {
     "DRIFTLINE_TRAINING_COMPUTE": "azureml",
@@ -27,13 +27,13 @@ def test_job_is_built_with_the_run_and_identity_storage():
     settings = load_settings({**WORKSPACE, "AzureWebJobsStorage__accountName": "acct",
                               "DRIFTLINE_TRAINING_ENTRY_POINT": "ds.train:fit",
                               "DRIFTLINE_TRAINING_PARAMS": '{"max_iter": 50}'})
-    job = azureml_job.build_job(settings, MESSAGE)
+    job = azureml.build_job(settings, MESSAGE)
     assert job.name == "driftline-run123" and job.compute == "cpu-cluster"
     assert job.environment == "driftline-train@latest"
-    assert job.command == "python -m shared.azureml_job"
+    assert job.command == "python -m shared.model.azureml"
     assert job.tags == {"driftline_run_id": "run123", "driftline_model": "churn"}
     variables = job.environment_variables
-    assert StepMessage.from_json(variables[azureml_job.MESSAGE_VARIABLE]) == MESSAGE
+    assert StepMessage.from_json(variables[azureml.MESSAGE_VARIABLE]) == MESSAGE
     assert variables["AzureWebJobsStorage__blobServiceUri"] == "https://acct.blob.core.windows.net"
     assert variables["DRIFTLINE_TRAINING_ENTRY_POINT"] == "ds.train:fit"
     assert json.loads(variables["DRIFTLINE_TRAINING_PARAMS"]) == {"max_iter": 50}
@@ -44,7 +44,7 @@ def test_job_is_built_with_the_run_and_identity_storage():
 def test_a_storage_key_is_never_copied_into_a_job():
     settings = load_settings({**WORKSPACE, "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     with pytest.raises(ValueError, match="identity-based storage"):
-        azureml_job.job_environment(settings, MESSAGE)
+        azureml.job_environment(settings, MESSAGE)
 
 
 def test_missing_workspace_settings_are_named():

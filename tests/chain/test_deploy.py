@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from shared import context, deploy, names, registry
+from shared.model import deploy, registry
+from shared.platform import context, names
 
 
 def test_redelivered_deploy_moves_production_once(chain, quick_retrain):

@@ -3,7 +3,7 @@ production = version 1, then new data to production = version 2 with version 1 k
 
 from __future__ import annotations
 
-from shared import registry
+from shared.model import registry
 
 
 def test_full_run_deploys_version_1_then_version_2(chain, labeled_frame):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import registry
+from shared.model import registry
 
 
 def gates_of(run, step="test"):

@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from shared import names, notify, signatures
+from shared.chain import notify
+from shared.platform import names, signatures
 
 SECRET = "notify-secret"
 
@@ -76,7 +77,7 @@ def test_wrong_secret_does_not_verify_and_refusal_raises_for_a_retry(chain):
 
 
 def test_without_a_url_notifications_are_skipped(chain):
-    from shared import context
+    from shared.platform import context
 
     notification = notify.make("approval.requested", model=chain.model, run_id="r3")
     assert notify.deliver(context.settings(), notification) == "skipped"

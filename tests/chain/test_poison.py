@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared import names
-from shared.messages import StepMessage
+from shared.platform import names
+from shared.platform.messages import StepMessage
 from test_notify import poison_entries
 
 

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import skops.io as sio
 
-from shared import names, registry
+from shared.model import registry
+from shared.platform import names
 
 
 def test_concurrent_registrations_get_distinct_versions_and_a_run_keeps_its_number(storage, unique):

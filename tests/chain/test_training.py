@@ -8,7 +8,8 @@ import io
 import json
 from pathlib import Path
 
-from shared import names, registry, training
+from shared.model import registry, training
+from shared.platform import names
 from shared.drift import Profile
 
 
@@ -98,6 +99,6 @@ def test_no_usable_labeled_data_fails_with_the_reason(chain):
 
 
 def chain_settings():
-    from shared import context
+    from shared.platform import context
 
     return context.settings()

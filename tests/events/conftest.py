@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from event_data import ADO_SECRET, FEATURES, GITHUB_SECRET, TARGET, frame
-from shared import context, names, registry
-from shared.storage import Storage
+from shared.model import registry
+from shared.platform import context, names
+from shared.platform.storage import Storage
 
 
 

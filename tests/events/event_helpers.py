@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from shared import names
-from shared.storage import Storage
+from shared.platform import names
+from shared.platform.storage import Storage
 
 
 def queued(storage: Storage, queue: str) -> list[dict]:

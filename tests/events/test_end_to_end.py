@@ -17,9 +17,11 @@ import requests
 
 from event_data import FEATURES, GITHUB_SECRET, TARGET, body, csv_bytes, frame, github_commit, github_push
 from event_helpers import runs_of
-from shared import intake, names, quarantine, runs, signatures
-from shared.settings import StorageConnection
-from shared.storage import Storage
+from shared.chain import runs
+from shared.events import intake, quarantine
+from shared.platform import names, signatures
+from shared.platform.settings import StorageConnection
+from shared.platform.storage import Storage
 
 YEARLY = "0 0 0 1 1 *"  # timers stay quiet during the test
 FAST_HOST_JSON = {
@@ -47,7 +49,7 @@ def lake_storage(tmp_path_factory) -> Iterator[tuple[str, Storage]]:
 def host(lake_storage, tmp_path_factory) -> Iterator:
     from devhost import Host
     from function_app import app
-    from shared import context
+    from shared.platform import context
 
     connection, storage = lake_storage
     storage.put_bytes(names.DATALAKE, "labeled/base/train.csv", csv_bytes(frame(600, seed=1)))
@@ -96,7 +98,7 @@ def push_run(storage, delivery: str) -> dict | None:
 
 
 def test_seed_upload_trained_the_production_model(host, storage_):
-    from shared import registry
+    from shared.model import registry
 
     assert registry.resolve(storage_, "e2e-model", "production") == 1
 

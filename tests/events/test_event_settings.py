@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import SettingsError, blob_source, load_settings
+from shared.platform.settings import SettingsError, blob_source, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}

@@ -16,7 +16,9 @@ import requests
 
 from devtools.azurite import free_port
 from event_data import csv_bytes, frame
-from shared import lake, names, runs
+from shared.chain import runs
+from shared.events import lake
+from shared.platform import names
 
 ROOT = Path(__file__).resolve().parents[2]
 KEEP = ("on_labeled", "on_incoming")

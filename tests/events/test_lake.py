@@ -11,7 +11,9 @@ import pytest
 
 from event_data import FEATURES, TARGET, csv_bytes, frame, parquet_bytes
 from event_helpers import messages_for, queued, runs_of
-from shared import lake, names, quarantine, runs
+from shared.chain import runs
+from shared.events import lake, quarantine
+from shared.platform import names
 
 pytestmark = pytest.mark.usefixtures("env", "clean_queues")
 
@@ -210,7 +212,7 @@ def test_blob_names_and_kinds():
 
 
 def test_core_takes_the_trigger_path(storage, env, unique):
-    from shared import context
+    from shared.platform import context
 
     name = f"labeled/{unique}/t.csv"
     storage.put_bytes(names.DATALAKE, name, csv_bytes(frame(5, seed=1)))
@@ -221,7 +223,7 @@ def test_core_takes_the_trigger_path(storage, env, unique):
 
 
 def test_coalescing_windows_follow_the_clock(storage, env, unique, model_name):
-    from shared import context
+    from shared.platform import context
 
     env(DRIFTLINE_RETRAIN_COALESCE_SECONDS="60")
     start = datetime(2026, 6, 1, 12, 0, 5, tzinfo=timezone.utc)

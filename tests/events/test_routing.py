@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.routing import RoutingError, classify, load_rules, parse_rules, resolve_path
+from shared.events.routing import RoutingError, classify, load_rules, parse_rules, resolve_path
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +16,12 @@ def rules():
     ("changed", "plan", "reason_has"),
     [
         (["training/features.py"], "full", "training code changed"),
-        (["shared/training.py", "functions/api.py"], "full", "training"),
-        (["shared/default_model.py"], "full", "training"),
+        (["shared/model/training.py", "functions/api.py"], "full", "training"),
+        (["shared/model/default_model.py"], "full", "training"),
         (["requirements-train.txt"], "full", "training"),
         (["requirements.txt"], "full", "training"),
         (["functions/api.py"], "app", "app code changed"),
-        (["shared/scoring.py", "docs/events.md"], "app", "app code"),
+        (["shared/serving/scoring.py", "docs/events.md"], "app", "app code"),
         (["app/static/index.html"], "app", "app code"),
         (["docs/events.md", "notebooks/eda.ipynb", "README.md", "shared/NOTES.md"], None, "only ignored"),
         (["tools/release.sh"], "app", "outside the routing file"),

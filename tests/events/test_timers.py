@@ -10,8 +10,10 @@ import pytest
 
 from event_data import FEATURES, frame
 from event_helpers import messages_for, runs_of
-from shared import approvals, context, maintenance, names, runs
-from shared.messages import StepMessage
+from shared.chain import approvals, runs
+from shared.jobs import maintenance
+from shared.platform import context, names
+from shared.platform.messages import StepMessage
 
 pytestmark = pytest.mark.usefixtures("env", "clean_queues")
 
@@ -125,7 +127,7 @@ def test_sweep_timer_expires_approvals(storage, functions, env, model_name, uniq
 
 
 def test_sweep_timer_judges_the_canary(storage, functions, env, model_name, production):
-    from shared import deploy, registry
+    from shared.model import deploy, registry
 
     env(DRIFTLINE_CANARY_MIN_REQUESTS="10", DRIFTLINE_CANARY_MAX_ERROR_RATE="0.05")
     registry.move_alias(storage, model_name, "canary", production, why="test", by="test", percent=20)

@@ -7,8 +7,9 @@ import base64
 import pytest
 
 from event_data import ado_build, ado_push, github_check_suite, github_commit, github_push, github_workflow_run, sha
-from shared import signatures, webhooks
-from shared.webhooks import CiOutcome, Ignored, PayloadError, Push
+from shared.events import webhooks
+from shared.platform import signatures
+from shared.events.webhooks import CiOutcome, Ignored, PayloadError, Push
 
 BRANCHES = ("main",)
 

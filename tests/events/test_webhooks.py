@@ -14,7 +14,9 @@ import pytest
 from event_data import (ADO_SECRET, GITHUB_SECRET, ado_build, ado_push, body, github_check_suite, github_commit,
                         github_push, github_workflow_run, sha)
 from event_helpers import drain, messages_for, queued
-from shared import ci_wait, intake, names, runs, signatures
+from shared.chain import runs
+from shared.events import ci_wait, intake
+from shared.platform import names, signatures
 
 pytestmark = pytest.mark.usefixtures("env", "clean_queues")
 
@@ -69,7 +71,7 @@ def test_training_push_starts_a_full_run(storage, functions):
 
 
 def test_app_push_starts_test_and_deploy(storage, functions):
-    response, delivery = github(functions, "push", github_push([github_commit(1, modified=["shared/scoring.py"])]))
+    response, delivery = github(functions, "push", github_push([github_commit(1, modified=["shared/serving/scoring.py"])]))
     drain(storage, functions)
     run = push_run(storage, "github", delivery)
     assert run["plan"] == "app" and run["steps_planned"] == ["test", "approve", "deploy"]

@@ -17,9 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from shared import lake, names, registry, runs
-from shared.settings import Settings
-from shared.storage import Storage
+from shared.chain import runs
+from shared.events import lake
+from shared.model import registry
+from shared.platform import names
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +147,8 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
     (each resend restarts its clock), then the run fails with the reason. Only runs changed within
     DRIFTLINE_RETENTION_DAYS are read, so the sweep does not grow with the whole history.
     """
-    from shared import approvals, deploy
+    from shared.chain import approvals
+    from shared.model import deploy
 
     if not settings.sweep_enabled:
         return JobOutcome("sweep", "disabled", "DRIFTLINE_SWEEP_ENABLED is false")

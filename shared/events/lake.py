@@ -9,7 +9,7 @@
   reference profile; the report goes to `reports/<model>/<timestamp>-<source>.{json,html}` and a
   drifted dataset starts a retrain with the report attached.
 
-A file that cannot be read, has malformed rows, has no rows, or lacks required columns is quarantined (`shared.quarantine`)
+A file that cannot be read, has malformed rows, has no rows, or lacks required columns is quarantined (`shared.events.quarantine`)
 and the original is left untouched. Each (name, ETag) is handled once: a receipt
 `hooks/uploads/<hash>.json` is written when it was handled, and the runs it starts have ids derived
 from it, so a duplicate delivery of the same upload does nothing.
@@ -27,9 +27,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from shared import names, quarantine, registry, runs
-from shared.settings import Settings
-from shared.storage import Storage
+from shared.chain import runs
+from shared.events import quarantine
+from shared.model import registry
+from shared.platform import names
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ Hot path of `Scorer.score`, in order, with what each costs:
 5. the scoring log and the canary counters, in memory; a background thread writes them.
 
 Request ids: the answer's `request_id` is issued by the server (`ScoringLog.add`) and names where the rows are logged
-(see `shared/scoring_log.py`); `POST /api/feedback` joins labels by it. A `request_id` the caller sends
+(see `shared/serving/scoring_log.py`); `POST /api/feedback` joins labels by it. A `request_id` the caller sends
 is its own: kept as `client_request_id` in the log lines and echoed back in the answer.
 
 Input rules (documented for callers): every feature column of the schema must be present in every
@@ -22,7 +22,7 @@ take integral numbers; boolean columns take true/false; text columns take string
 text). Fields the schema does not name are ignored (and not logged), so callers may send ids or extra
 context without breaking the model. A violation is a 400 naming the record index and the field.
 
-Canary counters (requests, errors, summed latency; feedback counts come from `shared/feedback.py`)
+Canary counters (requests, errors, summed latency; feedback counts come from `shared/serving/feedback.py`)
 are recorded for every version that serves while a canary exists, so the canary can be compared with
 production. They are summed in memory and added to `canary-stats.json` by `deploy.record_canary_outcome`
 every `canary_flush_requests` requests (DRIFTLINE_CANARY_FLUSH_REQUESTS, default 50), on the periodic
@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from shared import names
-from shared.scoring_log import ScoredRequest, ScoringLog
+from shared.platform import names
+from shared.serving.scoring_log import ScoredRequest, ScoringLog
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
-    from shared.storage import Storage
+    from shared.platform.settings import Settings
+    from shared.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def kind_of(dtype: str) -> str:
 
 
 def features_of(schema: dict[str, Any]) -> tuple[Feature, ...]:
-    """The feature columns of a version's `schema.json`, as `shared.training.input_schema` writes it."""
+    """The feature columns of a version's `schema.json`, as `shared.model.training.input_schema` writes it."""
     return tuple(Feature(str(f["name"]), kind_of(f["dtype"])) for f in schema["features"])
 
 
@@ -226,7 +226,7 @@ class ModelCache:
         self._loading: dict[tuple[str, int], threading.Lock] = {}
 
     def aliases(self, model: str) -> dict[str, Any]:
-        from shared import registry
+        from shared.model import registry
 
         state = self._aliases.get(model)
         now = self.clock()
@@ -258,7 +258,7 @@ class ModelCache:
             return cached
 
     def _load(self, name: str, version: int) -> ServingModel:
-        from shared import registry
+        from shared.model import registry
 
         info = registry.version_info(self.storage, name, version)
         estimator = registry.load_estimator(self.storage, name, version)
@@ -324,7 +324,7 @@ class CanaryTally:
 
     def write(self, taken: dict[tuple[str, int], _Counts]) -> None:
         """Add counts taken out to the registry's counters; counts that fail go back for the next flush."""
-        from shared import deploy
+        from shared.model import deploy
 
         for (model, version), counts in taken.items():
             try:
@@ -409,7 +409,7 @@ class Scorer:
         table = aliases.get("aliases", {})
         if table.get("production") is None:
             raise NoModel(f"model {model} has no production version yet: train and deploy one, then retry.")
-        from shared import deploy
+        from shared.model import deploy
 
         version = deploy.route(model, request_key or client_request_id or uuid.uuid4().hex, aliases)
         canary = table.get("canary")
@@ -483,12 +483,12 @@ _instance_lock = threading.Lock()
 
 
 def instance() -> Scorer:
-    """The scorer of this process, built on first use from `shared.context`; flushed at exit."""
+    """The scorer of this process, built on first use from `shared.platform.context`; flushed at exit."""
     global _instance
     if _instance is None:
         with _instance_lock:
             if _instance is None:
-                from shared import context
+                from shared.platform import context
 
                 _instance = Scorer.create(context.storage(), context.settings())
                 atexit.register(_instance.close)

@@ -7,7 +7,7 @@ Accepted bodies (JSON):
 
 `request_id` is the id /api/score returned (`r-<YYYYMMDDHH>-<instance>-<seq>-<n>`), not the caller's own
 `client_request_id`: it names the one scoring-log batch holding the request's rows (see
-`shared/scoring_log.py`). The join reads that batch file, or the memory of this instance when it scored
+`shared/serving/scoring_log.py`). The join reads that batch file, or the memory of this instance when it scored
 the request and has not written the batch yet; a batch not written yet on another instance is a 404
 saying to retry in a few seconds. The labeled rows (the schema's features, then the target column) go to
 `datalake/labeled/feedback/<scored date>/<request_id>.csv`, or `<request_id>-part-<hash>.csv` for a subset
@@ -28,12 +28,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared import names
-from shared.scoring import BadInput, RequestError
-from shared.scoring_log import LogRef, ScoredRequest
+from shared.platform import names
+from shared.serving.scoring import BadInput, RequestError
+from shared.serving.scoring_log import LogRef, ScoredRequest
 
 if TYPE_CHECKING:
-    from shared.scoring import Scorer
+    from shared.serving.scoring import Scorer
 
 FEEDBACK_PREFIX = f"{names.LABELED_PREFIX}feedback/"
 
@@ -124,7 +124,7 @@ def record(scorer: "Scorer", body: Any) -> dict[str, Any]:
 
 def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
     """The request from memory (scored here, batch not written yet) or from its one batch file."""
-    from shared.storage import NotFound
+    from shared.platform.storage import NotFound
 
     request_id = labels.request_id
     pending = scorer.log.unwritten(model, labels.ref)
@@ -145,7 +145,7 @@ def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
 
 
 def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: ScoredRequest) -> dict[str, Any]:
-    from shared.storage import Conflict
+    from shared.platform.storage import Conflict
 
     indexes = sorted(labels.by_index)
     features = [f for f in scored.features if f != target]

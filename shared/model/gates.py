@@ -22,11 +22,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shared import registry, runs
-from shared.messages import StepMessage
-from shared.runs import StopRun
-from shared.settings import Settings
-from shared.storage import Storage
+from shared.chain import runs
+from shared.model import registry
+from shared.platform.messages import StepMessage
+from shared.chain.runs import StopRun
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
 
 CONTRACT_SAMPLE_ROWS = 20
 _DTYPE_KINDS = {"i": "iub", "u": "iub", "b": "iub", "f": "fiu", "O": "OUSb", "U": "OUS", "S": "OUS"}

@@ -16,11 +16,13 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import names, notify, registry
-from shared.messages import StepMessage
-from shared.runs import StopRun, utcnow
-from shared.settings import Settings
-from shared.storage import Storage
+from shared.chain import notify
+from shared.model import registry
+from shared.platform import names
+from shared.platform.messages import StepMessage
+from shared.chain.runs import StopRun, utcnow
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
 
 COUNTERS = ("requests", "errors", "latency_ms_sum", "feedback_correct", "feedback_total")
 

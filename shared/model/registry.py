@@ -22,9 +22,9 @@ import json
 import re
 from typing import Any
 
-from shared import names
-from shared.runs import utcnow
-from shared.storage import Conflict, NotFound, Storage
+from shared.platform import names
+from shared.chain.runs import utcnow
+from shared.platform.storage import Conflict, NotFound, Storage
 
 ALIASES = ("candidate", "production", "previous", "canary")
 ARTIFACTS = ("model.skops", "profile.json", "metrics.json", "lineage.json", "schema.json", "holdout.parquet")
@@ -382,7 +382,7 @@ def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool
 
 def register_run(storage: Storage, message) -> dict[str, Any]:
     """The register step: the run's staged artifacts become a committed version, marked `candidate`."""
-    from shared.runs import StopRun
+    from shared.chain.runs import StopRun
 
     try:
         version = register(storage, message.model, message.run_id)

@@ -22,11 +22,11 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shared import names
-from shared.runs import utcnow
-from shared.settings import Settings
-from shared.signatures import sign_timestamped
-from shared.storage import Storage
+from shared.platform import names
+from shared.chain.runs import utcnow
+from shared.platform.settings import Settings
+from shared.platform.signatures import sign_timestamped
+from shared.platform.storage import Storage
 
 SCHEMA = "driftline.notify/1"
 EVENTS = (

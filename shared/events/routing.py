@@ -24,7 +24,7 @@ from typing import Any
 
 SECTIONS = ("training", "app", "ignore")
 PRECEDENCE = ("ignore", "training", "app")  # a path in `ignore` never counts, even under functions/
-APP_ROOT = Path(__file__).resolve().parent.parent
+APP_ROOT = Path(__file__).resolve().parents[2]
 
 
 class RoutingError(ValueError):

@@ -3,7 +3,7 @@
 Every setting the app reads is here, with its default; `local.settings.example.json` lists them all.
 A bad value raises `SettingsError` naming the setting and saying what is expected.
 
-Container and queue names are fixed (see `shared/names.py`) rather than settings: the trigger
+Container and queue names are fixed (see `shared/platform/names.py`) rather than settings: the trigger
 bindings name them too, and two places that must agree are safer as one constant.
 """
 

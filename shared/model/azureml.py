@@ -2,7 +2,7 @@
 
 With DRIFTLINE_TRAINING_COMPUTE=azureml the retrain trigger does not train: `submit` creates an Azure
 ML `command` job named `driftline-<run_id>` (a redelivered message finds the job and submits nothing)
-and returns. The job runs this module (`python -m shared.azureml_job`) on the cluster with the app's
+and returns. The job runs this module (`python -m shared.model.azureml`) on the cluster with the app's
 own code: it reads the labeled data, trains and stages exactly as local training does
 (`training.train_and_stage`), then completes the retrain step, which enqueues register as usual.
 
@@ -18,11 +18,11 @@ import os
 import sys
 from pathlib import Path
 
-from shared.messages import StepMessage
-from shared.settings import Settings
+from shared.platform.messages import StepMessage
+from shared.platform.settings import Settings
 
 MESSAGE_VARIABLE = "DRIFTLINE_STEP_MESSAGE"
-APP_ROOT = Path(__file__).resolve().parent.parent
+APP_ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
 
 
@@ -67,7 +67,7 @@ def build_job(settings: Settings, message: StepMessage):
         experiment_name=f"driftline-{message.model}",
         description=message.reason,
         code=str(APP_ROOT),
-        command="python -m shared.azureml_job",
+        command="python -m shared.model.azureml",
         environment=workspace.environment,
         compute=workspace.compute,
         environment_variables=job_environment(settings, message),
@@ -97,9 +97,10 @@ def submit(settings: Settings, message: StepMessage) -> str:
 
 def main() -> int:
     """Inside the Azure ML job: train, stage, and complete the retrain step."""
-    from shared import notify, runs, training
-    from shared.settings import load_settings
-    from shared.storage import Storage
+    from shared.chain import notify, runs
+    from shared.model import training
+    from shared.platform.settings import load_settings
+    from shared.platform.storage import Storage
 
     settings = load_settings()
     storage = Storage.connect(settings.storage)

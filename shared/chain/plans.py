@@ -12,7 +12,7 @@ is not required) enqueues `deploy`.
 
 from __future__ import annotations
 
-from shared import names
+from shared.platform import names
 
 PLANS: dict[str, tuple[str, ...]] = {
     "full": ("retrain", "register", "test", "approve", "deploy"),

@@ -1,6 +1,6 @@
 """Run state and step idempotency: `runs/<run_id>.json`, changed only with ETag conditions.
 
-A run is one pass through a plan (see `shared/chain.py`). Each step is keyed by (run id, step):
+A run is one pass through a plan (see `shared/chain/plans.py`). Each step is keyed by (run id, step):
 - `begin_step` marks it running, or says the step already finished (a redelivered message), in
   which case the trigger acknowledges the message without doing the work again;
 - `complete_step` records the outputs and enqueues the next step of the plan;
@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from shared import chain, names
-from shared.messages import StepMessage
-from shared.storage import Conflict, Storage
+from shared.chain import plans
+from shared.platform import names
+from shared.platform.messages import StepMessage
+from shared.platform.storage import Conflict, Storage
 
 FINAL = ("succeeded", "failed", "rejected", "skipped")
 
@@ -69,17 +70,17 @@ def start_run(
     sent; `release_run` sends it later. `delay_seconds` keeps the first message invisible that
     long (uploads landing together join the run before its retrain reads the data).
     """
-    if plan not in chain.PLANS:
-        raise ValueError(f"unknown plan {plan!r}; expected one of {', '.join(chain.PLANS)}")
+    if plan not in plans.PLANS:
+        raise ValueError(f"unknown plan {plan!r}; expected one of {', '.join(plans.PLANS)}")
     run_id = run_id or new_run_id()
-    first = chain.first_step(plan)
+    first = plans.first_step(plan)
     message = StepMessage(run_id=run_id, step=first, model=model, trigger=trigger, reason=reason,
                           payload=dict(payload or {}))
     record = {
         "run_id": run_id,
         "model": model,
         "plan": plan,
-        "steps_planned": list(chain.PLANS[plan]),
+        "steps_planned": list(plans.PLANS[plan]),
         "trigger": trigger,
         "reason": reason,
         "trace": message.trace,
@@ -166,10 +167,10 @@ def complete_step(
     nothing sent; the approve call resumes it) and is recorded as skipped otherwise.
     """
     plan = get_run(storage, message.run_id)["plan"]
-    following = chain.next_step(plan, message.step)
+    following = plans.next_step(plan, message.step)
     skipped = None
-    if following is not None and chain.QUEUE_FOR_STEP[following] is None and not wait:
-        skipped, following = following, chain.next_step(plan, following)
+    if following is not None and plans.QUEUE_FOR_STEP[following] is None and not wait:
+        skipped, following = following, plans.next_step(plan, following)
 
     def change(run):
         step = run["steps"].setdefault(message.step, {})
@@ -217,16 +218,16 @@ def _resend_next_if_lost(storage: Storage, run: dict[str, Any], message: StepMes
     step = run["steps"].get(message.step, {})
     if step.get("status") != "succeeded" or run["status"] in FINAL or run["status"] == "waiting":
         return
-    following = chain.next_step(run["plan"], message.step)
+    following = plans.next_step(run["plan"], message.step)
     while following is not None and run["steps"].get(following, {}).get("status") == "skipped":
-        following = chain.next_step(run["plan"], following)
-    if following is None or following in run["steps"] or chain.QUEUE_FOR_STEP[following] is None:
+        following = plans.next_step(run["plan"], following)
+    if following is None or following in run["steps"] or plans.QUEUE_FOR_STEP[following] is None:
         return
     _send(storage, message.next(following, {**message.payload, **step.get("outputs", {})}))
 
 
 def _send(storage: Storage, message: StepMessage, *, delay_seconds: int | None = None) -> None:
-    queue = chain.QUEUE_FOR_STEP[message.step]
+    queue = plans.QUEUE_FOR_STEP[message.step]
     if queue is None:
         raise ValueError(f"step {message.step!r} is not carried by a queue")
     storage.send(queue, message.to_json(), delay_seconds=delay_seconds)
@@ -351,7 +352,7 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
     if run is None:
         raise UnknownRun(f"run {run_id} does not exist.")
     sent = None
-    following = chain.next_step(run["plan"], step) if approved else None
+    following = plans.next_step(run["plan"], step) if approved else None
     if following is not None and following not in run["steps"] and run["status"] == "running":
         _send(storage, message_for_step(run, following))
         sent = following

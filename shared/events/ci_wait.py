@@ -15,10 +15,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from shared import names, runs
-from shared.settings import Settings
-from shared.storage import Storage
-from shared.webhooks import CiOutcome
+from shared.chain import runs
+from shared.platform import names
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
+from shared.events.webhooks import CiOutcome
 
 log = logging.getLogger(__name__)
 

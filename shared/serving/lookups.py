@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.scoring import RequestError
+from shared.serving.scoring import RequestError
 
 if TYPE_CHECKING:
-    from shared.storage import Storage
+    from shared.platform.storage import Storage
 
 
 class NotFound(RequestError):
@@ -17,7 +17,7 @@ class NotFound(RequestError):
 
 def model_overview(storage: "Storage", model: str) -> dict[str, Any]:
     """Every committed version with its metrics, the aliases, and the alias history (newest first)."""
-    from shared import registry
+    from shared.model import registry
 
     _check_name(model)
     versions = registry.versions(storage, model)
@@ -49,7 +49,7 @@ def model_overview(storage: "Storage", model: str) -> dict[str, Any]:
 def serving_lineage(storage: "Storage", model: str) -> dict[str, Any]:
     """The run behind the production version: code (commit, repo, training code hash), data (version,
     blobs), params, metrics, run id and trigger, with a link to the run's timeline."""
-    from shared import registry
+    from shared.model import registry
 
     _check_name(model)
     document, _ = registry.aliases(storage, model)
@@ -87,7 +87,7 @@ def serving_lineage(storage: "Storage", model: str) -> dict[str, Any]:
 
 def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
     """A run's steps in plan order (status, start, finish, duration, attempts, reason) and its events."""
-    from shared import runs
+    from shared.chain import runs
 
     if not isinstance(run_id, str) or not run_id.isalnum() or len(run_id) > 64:
         raise NotFound(f"run {run_id} is unknown: run ids are letters and digits, as the API returns them.")
@@ -124,7 +124,7 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
 
 
 def _check_name(model: str) -> None:
-    from shared import registry
+    from shared.model import registry
 
     try:
         registry.check_name(model)

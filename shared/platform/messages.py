@@ -1,7 +1,7 @@
 """The versioned message envelope that chains the steps, as JSON on the queues.
 
 A message names the run and the step to do; everything a step needs beyond that is on the run
-record (`shared/runs.py`) or in `payload`. Parsing is strict: an unknown schema or a malformed
+record (`shared/chain/runs.py`) or in `payload`. Parsing is strict: an unknown schema or a malformed
 message raises `InvalidMessage` with a reason, and the trigger sends it to the poison path.
 """
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared import names, notify, runs
-from shared.messages import StepMessage
-from shared.settings import Settings
-from shared.storage import Storage
+from shared.chain import notify, runs
+from shared.platform import names
+from shared.platform.messages import StepMessage
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
 
 STEP = "approve"
 MARKER_PREFIX = "approvals/"

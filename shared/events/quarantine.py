@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from shared import names
-from shared.storage import Storage
+from shared.platform import names
+from shared.platform.storage import Storage
 
 
 def quarantine_name(name: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from shared.settings import StorageConnection
+from shared.platform.settings import StorageConnection
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, ContainerClient

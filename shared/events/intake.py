@@ -19,12 +19,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from shared import ci_wait, names, routing, runs, webhooks
-from shared.ci_wait import Outcome
-from shared.messages import InvalidMessage
-from shared.settings import Settings
-from shared.storage import Conflict, Storage
-from shared.webhooks import CiOutcome, Ignored, PayloadError, Push
+from shared.chain import runs
+from shared.events import ci_wait, routing, webhooks
+from shared.platform import names
+from shared.events.ci_wait import Outcome
+from shared.platform.messages import InvalidMessage
+from shared.platform.settings import Settings
+from shared.platform.storage import Conflict, Storage
+from shared.events.webhooks import CiOutcome, Ignored, PayloadError, Push
 
 log = logging.getLogger(__name__)
 

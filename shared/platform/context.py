@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 
-from shared.settings import Settings, load_settings
-from shared.storage import Storage
+from shared.platform.settings import Settings, load_settings
+from shared.platform.storage import Storage
 
 
 @functools.cache

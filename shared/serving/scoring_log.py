@@ -32,10 +32,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared import names
+from shared.platform import names
 
 if TYPE_CHECKING:
-    from shared.storage import Storage
+    from shared.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class ScoringLog:
             self._unwritten.pop(batch.seq, None)
 
     def _put(self, batch: _Batch) -> None:
-        from shared.storage import Conflict
+        from shared.platform.storage import Conflict
 
         body = "".join(
             json.dumps(line, separators=(",", ":"), default=str) + "\n" for r in batch.requests for line in r.lines()

@@ -9,7 +9,7 @@
    row stays on the same side as the data grows: the production model, trained on an earlier version,
    has not seen the rows the next version is tested on.
 4. Call the training entry point — the data scientist's `package.module:function` named by
-   DRIFTLINE_TRAINING_ENTRY_POINT, or `shared.default_model:train` — as fn(frame, params) ->
+   DRIFTLINE_TRAINING_ENTRY_POINT, or `shared.model.default_model:train` — as fn(frame, params) ->
    (fitted estimator, metrics).
 5. Stage `model.skops`, `profile.json` (reference drift profile of the training features),
    `metrics.json`, `lineage.json`, `schema.json` and `holdout.parquet` under
@@ -28,13 +28,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import names, registry
-from shared.messages import StepMessage
-from shared.runs import StopRun
-from shared.settings import Settings
-from shared.storage import Storage
+from shared.model import registry
+from shared.platform import names
+from shared.platform.messages import StepMessage
+from shared.chain.runs import StopRun
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
 
-DEFAULT_ENTRY_POINT = "shared.default_model:train"
+DEFAULT_ENTRY_POINT = "shared.model.default_model:train"
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz")
 
 
@@ -179,9 +180,9 @@ def retrain(storage: Storage, settings: Settings, message: StepMessage) -> dict[
     """The retrain step: the outputs to record on the run, or None when the training was handed to
     an Azure ML job (DRIFTLINE_TRAINING_COMPUTE=azureml), which completes the step itself."""
     if settings.training_compute == "azureml":
-        from shared import azureml_job
+        from shared.model import azureml
 
-        azureml_job.submit(settings, message)
+        azureml.submit(settings, message)
         return None
     started = time.perf_counter()
     data = load_labeled(storage, settings, message.payload.get("blobs"))
@@ -193,7 +194,7 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
     import skops.io as sio
 
     from shared.drift import DriftConfig, build_profile
-    from shared.gates import quality
+    from shared.model.gates import quality
 
     target = settings.target_column
     train, holdout = split_holdout(data.frame, settings.holdout_percent)

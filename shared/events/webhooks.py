@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared import signatures
+from shared.platform import signatures
 
 GITHUB = "github"
 AZURE_DEVOPS = "azure-devops"
