@@ -29,8 +29,8 @@ SAMPLE = ROOT / "sample_data" / "labeled" / "customers.csv"
 def bare_seconds() -> float:
     import pandas as pd
 
-    from shared.model.default_model import train
     from shared.drift import build_profile
+    from shared.model.default_model import train
 
     start = time.perf_counter()
     frame = pd.read_csv(SAMPLE)

@@ -57,8 +57,8 @@ def register(storage, estimator, frame) -> None:
 
     import skops.io as sio
 
-    from shared.model import registry
     from shared.drift import build_profile
+    from shared.model import registry
     from shared.model.training import input_schema
 
     holdout = io.BytesIO()

@@ -24,11 +24,14 @@ CONNECTION = "AzureWebJobsStorage"
 
 
 def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[["StepMessage"], None]) -> None:
-    from shared.chain import runs  # the core loads on first use, not at indexing
-    from shared.chain import notify
+    from shared.chain import (
+        notify,
+        runs,  # the core loads on first use, not at indexing
+    )
     from shared.model import registry
     from shared.platform import context
-    from shared.platform.messages import InvalidMessage, StepMessage
+    from shared.platform.errors import InvalidMessage, StopRun
+    from shared.platform.messages import StepMessage
 
     storage = context.storage()
     body = msg.get_body().decode("utf-8", errors="replace")
@@ -50,7 +53,7 @@ def _run_step(queue: str, step: str, msg: func.QueueMessage, work: Callable[["St
         return
     try:
         work(message)
-    except runs.StopRun as stop:
+    except StopRun as stop:
         runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
         if stop.status in ("rejected", "failed"):
             notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,

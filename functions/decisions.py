@@ -34,8 +34,10 @@ def _decision_body(req: func.HttpRequest) -> tuple[dict | None, func.HttpRespons
 
 
 def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
-    from shared.chain import runs  # the core loads on first use, not at indexing
-    from shared.chain import approvals
+    from shared.chain import (
+        approvals,
+        runs,  # the core loads on first use, not at indexing
+    )
     from shared.platform import context
 
     body, problem = _decision_body(req)

@@ -37,9 +37,9 @@ def hooks_azure_devops(req: func.HttpRequest) -> func.HttpResponse:
 def on_push(msg: func.QueueMessage) -> None:
     from shared.chain import runs  # the core loads on first use, not at indexing
     from shared.events import intake
+    from shared.events.routing import RoutingError
     from shared.platform import context
     from shared.platform.messages import InvalidMessage
-    from shared.events.routing import RoutingError
 
     body = msg.get_body().decode("utf-8", errors="replace")
     storage = context.storage()

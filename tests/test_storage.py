@@ -8,14 +8,15 @@ import threading
 
 import pytest
 
+from shared.platform.errors import BlobNotFound, ConditionFailed
 from shared.platform.settings import load_settings
-from shared.platform.storage import Conflict, NotFound, Storage
+from shared.platform.storage import Storage
 
 
 def test_create_if_absent_refuses_second_create(storage: Storage, unique: str):
     name = f"doc-{unique}.json"
     storage.create_json("runs", name, {"n": 1})
-    with pytest.raises(Conflict):
+    with pytest.raises(ConditionFailed):
         storage.create_json("runs", name, {"n": 2})
     assert storage.read_json("runs", name).value == {"n": 1}
 
@@ -24,7 +25,7 @@ def test_replace_needs_the_current_etag(storage: Storage, unique: str):
     name = f"doc-{unique}.json"
     etag = storage.create_json("runs", name, {"n": 1})
     storage.replace_json("runs", name, {"n": 2}, etag)
-    with pytest.raises(Conflict):
+    with pytest.raises(ConditionFailed):
         storage.replace_json("runs", name, {"n": 3}, etag)
     assert storage.read_json("runs", name).value == {"n": 2}
 
@@ -51,7 +52,7 @@ def test_stream_reads_large_blob_in_pieces(storage: Storage, unique: str):
         first = stream.read(1000)
         rest = stream.read()
     assert first + rest == payload
-    with pytest.raises(NotFound):
+    with pytest.raises(BlobNotFound):
         storage.open_stream("datalake", f"missing-{unique}.bin")
 
 

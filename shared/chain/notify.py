@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shared.platform import names
-from shared.chain.runs import utcnow
+from shared.platform.clock import utcnow
 from shared.platform.settings import Settings
 from shared.platform.signatures import sign_timestamped
 from shared.platform.storage import Storage

@@ -17,19 +17,17 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from shared.chain import plans
 from shared.platform import names
+from shared.platform.clock import utcnow
+from shared.platform.errors import ConditionFailed
 from shared.platform.messages import StepMessage
-from shared.platform.storage import Conflict, Storage
+from shared.platform.storage import Storage
 
 FINAL = ("succeeded", "failed", "rejected", "skipped")
-
-
-def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def run_blob(run_id: str) -> str:
@@ -93,7 +91,7 @@ def start_run(
     }
     try:
         storage.create_json(names.RUNS, run_blob(run_id), record)
-    except Conflict:
+    except ConditionFailed:
         return run_id, False
     if status == "running":
         _send(storage, message, delay_seconds=delay_seconds)
@@ -295,17 +293,6 @@ def poison(storage: Storage, queue: str, body: str, reason: str, run_id: str | N
     storage.send(f"{queue}-poison", json.dumps({"reason": reason, "queue": queue, "at": utcnow(), "body": body}))
     if run_id:
         stop_run(storage, run_id, None, "failed", f"bad message on {queue}: {reason}")
-
-
-class StopRun(Exception):
-    """Raised by a step's core function when the run must end at this step (a failed gate, no data,
-    a broken training entry point): recorded on the run, not retried by the host."""
-
-    def __init__(self, status: str, reason: str, outputs: dict[str, Any] | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.outputs = dict(outputs or {})
 
 
 class UnknownRun(LookupError):

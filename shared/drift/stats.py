@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-
 # Below this the KS p-value comes from the limiting Kolmogorov distribution:
 # scipy's exact-n ``kstwo.sf`` takes ~0.1 s per call there at large n, and no
 # FDR decision can turn on the difference.

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.chain import runs
+from shared.events.webhooks import CiOutcome
 from shared.platform import names
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
-from shared.events.webhooks import CiOutcome
 
 log = logging.getLogger(__name__)
 

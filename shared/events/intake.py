@@ -21,12 +21,13 @@ from typing import Any
 
 from shared.chain import runs
 from shared.events import ci_wait, routing, webhooks
-from shared.platform import names
 from shared.events.ci_wait import Outcome
+from shared.events.webhooks import CiOutcome, Ignored, PayloadError, Push
+from shared.platform import names
+from shared.platform.errors import ConditionFailed
 from shared.platform.messages import InvalidMessage
 from shared.platform.settings import Settings
-from shared.platform.storage import Conflict, Storage
-from shared.events.webhooks import CiOutcome, Ignored, PayloadError, Push
+from shared.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datet
     message = {"provider": provider, "delivery": event.delivery}
     try:
         storage.create_json(names.HOOKS, name, record)
-    except Conflict:
+    except ConditionFailed:
         existing = storage.read_json(names.HOOKS, name)
         if existing is not None and existing.value.get("state") == "received":
             storage.send(names.PUSH_QUEUE, message)  # the first message may have been lost

@@ -99,6 +99,7 @@ def main() -> int:
     """Inside the Azure ML job: train, stage, and complete the retrain step."""
     from shared.chain import notify, runs
     from shared.model import training
+    from shared.platform.errors import StopRun
     from shared.platform.settings import load_settings
     from shared.platform.storage import Storage
 
@@ -109,7 +110,7 @@ def main() -> int:
         data = training.load_labeled(storage, settings, message.payload.get("blobs"))
         outputs = training.train_and_stage(storage, settings, message, data,
                                            compute=f"azureml:{job_name(message.run_id)}")
-    except runs.StopRun as stop:
+    except StopRun as stop:
         runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
         notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
                        key="retrain", data={"step": "retrain", "reason": stop.reason})

@@ -19,8 +19,9 @@ from typing import Any
 from shared.chain import notify
 from shared.model import registry
 from shared.platform import names
+from shared.platform.clock import utcnow
+from shared.platform.errors import StopRun
 from shared.platform.messages import StepMessage
-from shared.chain.runs import StopRun, utcnow
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 

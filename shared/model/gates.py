@@ -24,8 +24,8 @@ from typing import Any
 
 from shared.chain import runs
 from shared.model import registry
+from shared.platform.errors import StopRun
 from shared.platform.messages import StepMessage
-from shared.chain.runs import StopRun
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 

@@ -23,8 +23,9 @@ import re
 from typing import Any
 
 from shared.platform import names
-from shared.chain.runs import utcnow
-from shared.platform.storage import Conflict, NotFound, Storage
+from shared.platform.clock import utcnow
+from shared.platform.errors import BlobNotFound, ConditionFailed
+from shared.platform.storage import Storage
 
 ALIASES = ("candidate", "production", "previous", "canary")
 ARTIFACTS = ("model.skops", "profile.json", "metrics.json", "lineage.json", "schema.json", "holdout.parquet")
@@ -212,7 +213,7 @@ def register(storage: Storage, model: str, run_id: str, *, extra_lineage: dict[s
     staged = {item.name[len(source):] for item in storage.list(names.MODELS, source)}
     missing = sorted(set(ARTIFACTS) - staged)
     if missing:
-        raise NotFound(f"staged artifacts of run {run_id} are missing: {', '.join(missing)}")
+        raise BlobNotFound(f"staged artifacts of run {run_id} are missing: {', '.join(missing)}")
     digests: dict[str, str] = {}
     for name in ARTIFACTS:
         data = storage.get_bytes(names.MODELS, source + name)[0]
@@ -235,7 +236,7 @@ def register(storage: Storage, model: str, run_id: str, *, extra_lineage: dict[s
     }
     try:
         storage.create_json(names.MODELS, target + COMMIT_MARKER, marker)
-    except Conflict:
+    except ConditionFailed:
         pass  # a concurrent redelivery committed the same run's files first
     return version
 
@@ -382,11 +383,11 @@ def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool
 
 def register_run(storage: Storage, message) -> dict[str, Any]:
     """The register step: the run's staged artifacts become a committed version, marked `candidate`."""
-    from shared.chain.runs import StopRun
+    from shared.platform.errors import StopRun
 
     try:
         version = register(storage, message.model, message.run_id)
-    except NotFound as error:
+    except BlobNotFound as error:
         raise StopRun("failed", f"nothing to register: {error}; the retrain step must stage artifacts first.") from None
     move_alias(storage, message.model, "candidate", version, why=message.reason, by="driftline",
                run_id=message.run_id)

@@ -30,8 +30,8 @@ from typing import Any
 
 from shared.model import registry
 from shared.platform import names
+from shared.platform.errors import StopRun
 from shared.platform.messages import StepMessage
-from shared.chain.runs import StopRun
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 

@@ -12,17 +12,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shared.platform.errors import InvalidMessage
+
 SCHEMA = "driftline.step/1"
 TRIGGER_KINDS = ("push", "upload", "drift", "timer", "manual", "feedback")
-
-
-class InvalidMessage(ValueError):
-    """The message cannot be processed; `run_id` is set when it could be read, to record it there."""
-
-    def __init__(self, reason: str, run_id: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.run_id = run_id
 
 
 def new_traceparent() -> str:

@@ -15,10 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class SettingsError(ValueError):
-    """An app setting is missing or malformed; the message names it and what is expected."""
-
+from shared.platform.errors import SettingsError
 
 STORAGE_SETTING = "AzureWebJobsStorage"
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
+from shared.platform.errors import BlobNotFound, ConditionFailed
 from shared.platform.settings import StorageConnection
 
 if TYPE_CHECKING:
@@ -36,14 +37,6 @@ DEVELOPMENT_STORAGE = (
     "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
-
-
-class Conflict(Exception):
-    """A conditional write lost: the blob exists already, or changed since it was read."""
-
-
-class NotFound(Exception):
-    """The blob does not exist."""
 
 
 @dataclass(frozen=True)
@@ -133,13 +126,13 @@ class Storage:
     # -- blobs --------------------------------------------------------------------------------
 
     def get_bytes(self, container: str, name: str) -> tuple[bytes, str]:
-        """The blob's content and ETag; raises NotFound."""
+        """The blob's content and ETag; raises BlobNotFound."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             downloader = self.container(container).get_blob_client(name).download_blob()
         except ResourceNotFoundError:
-            raise NotFound(f"{container}/{name}") from None
+            raise BlobNotFound(f"{container}/{name}") from None
         return downloader.readall(), downloader.properties.etag
 
     def open_stream(self, container: str, name: str) -> IO[bytes]:
@@ -149,7 +142,7 @@ class Storage:
         try:
             downloader = self.container(container).get_blob_client(name).download_blob()
         except ResourceNotFoundError:
-            raise NotFound(f"{container}/{name}") from None
+            raise BlobNotFound(f"{container}/{name}") from None
         return io.BufferedReader(_DownloadReader(downloader), buffer_size=4 * 1024 * 1024)
 
     def put_bytes(
@@ -165,7 +158,7 @@ class Storage:
     ) -> str:
         """Write a blob in one request; with `if_absent` or `etag` the write is conditional.
 
-        Returns the new ETag; raises Conflict when the condition fails.
+        Returns the new ETag; raises ConditionFailed when the condition fails.
         """
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
@@ -181,7 +174,7 @@ class Storage:
         try:
             result = self.container(container).get_blob_client(name).upload_blob(data, **kwargs)
         except (ResourceExistsError, ResourceModifiedError) as error:
-            raise Conflict(f"{container}/{name}: {error.reason or 'condition not met'}") from None
+            raise ConditionFailed(f"{container}/{name}: {error.reason or 'condition not met'}") from None
         return result["etag"]
 
     def exists(self, container: str, name: str) -> bool:
@@ -220,16 +213,16 @@ class Storage:
     def read_json(self, container: str, name: str) -> Document | None:
         try:
             data, etag = self.get_bytes(container, name)
-        except NotFound:
+        except BlobNotFound:
             return None
         return Document(json.loads(data), etag)
 
     def create_json(self, container: str, name: str, value: Any) -> str:
-        """Create the document only if absent; raises Conflict if it exists."""
+        """Create the document only if absent; raises ConditionFailed if it exists."""
         return self.put_bytes(container, name, _dump(value), if_absent=True, content_type="application/json")
 
     def replace_json(self, container: str, name: str, value: Any, etag: str) -> str:
-        """Replace the document only if unchanged since read; raises Conflict otherwise."""
+        """Replace the document only if unchanged since read; raises ConditionFailed otherwise."""
         return self.put_bytes(container, name, _dump(value), etag=etag, content_type="application/json")
 
     def write_json(self, container: str, name: str, value: Any) -> str:
@@ -265,10 +258,10 @@ class Storage:
                     self.create_json(container, name, new_value)
                 else:
                     self.replace_json(container, name, new_value, current.etag)
-            except Conflict:
+            except ConditionFailed:
                 continue
             return new_value
-        raise Conflict(f"{container}/{name}: still contended after {attempts} attempts")
+        raise ConditionFailed(f"{container}/{name}: still contended after {attempts} attempts")
 
     # -- queues -----------------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ def record(scorer: "Scorer", body: Any) -> dict[str, Any]:
 
 def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
     """The request from memory (scored here, batch not written yet) or from its one batch file."""
-    from shared.platform.storage import NotFound
+    from shared.platform.errors import BlobNotFound
 
     request_id = labels.request_id
     pending = scorer.log.unwritten(model, labels.ref)
@@ -132,7 +132,7 @@ def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
         return pending
     try:
         data = scorer.storage.get_bytes(names.DATALAKE, labels.ref.blob(model))[0]
-    except NotFound:
+    except BlobNotFound:
         raise UnknownRequest(
             f"request {request_id} of model {model} is not in the scoring log yet: its batch is written a few "
             "seconds after scoring, so retry in a few seconds (an id never issued stays unknown)."
@@ -145,7 +145,7 @@ def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
 
 
 def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: ScoredRequest) -> dict[str, Any]:
-    from shared.platform.storage import Conflict
+    from shared.platform.errors import ConditionFailed
 
     indexes = sorted(labels.by_index)
     features = [f for f in scored.features if f != target]
@@ -156,7 +156,7 @@ def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: Sc
     result = {"request_id": labels.request_id, "rows": len(indexes), "blob": f"{names.DATALAKE}/{name}"}
     try:
         scorer.storage.put_bytes(names.DATALAKE, name, body, if_absent=True, content_type="text/csv")
-    except Conflict:
+    except ConditionFailed:
         existing = scorer.storage.get_bytes(names.DATALAKE, name)[0]
         if existing != body:
             raise LabelConflict(

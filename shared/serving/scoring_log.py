@@ -246,7 +246,7 @@ class ScoringLog:
             self._unwritten.pop(batch.seq, None)
 
     def _put(self, batch: _Batch) -> None:
-        from shared.platform.storage import Conflict
+        from shared.platform.errors import ConditionFailed
 
         body = "".join(
             json.dumps(line, separators=(",", ":"), default=str) + "\n" for r in batch.requests for line in r.lines()
@@ -254,7 +254,7 @@ class ScoringLog:
         name = batch.ref(self.instance, 0).blob(batch.model)
         try:
             self.storage.put_bytes(names.DATALAKE, name, body, if_absent=True, content_type="application/x-ndjson")
-        except Conflict:
+        except ConditionFailed:
             if self.storage.get_bytes(names.DATALAKE, name)[0] == body:
                 return  # an earlier attempt landed although it reported a failure
             # Another process drew this instance token (48 random bits: not expected). Keep its file, and

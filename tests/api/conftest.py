@@ -9,8 +9,8 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-
 from api_helpers import Trained, train
+
 from shared.platform import context
 from shared.serving import scoring
 

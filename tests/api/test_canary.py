@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from api_helpers import payload, point, register_version, rows
+
 from shared.model import deploy
 from shared.serving import scoring
 

@@ -7,8 +7,8 @@ import io
 import json
 
 import pytest
-
 from api_helpers import FEATURES, payload, point, register_version, rows
+
 from shared.platform import context, names
 from shared.serving import scoring
 from shared.serving.feedback import FEEDBACK_PREFIX, UnknownRequest, record

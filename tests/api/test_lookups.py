@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from api_helpers import payload, point, register_version
+
 from shared.chain import runs
 from shared.platform.messages import StepMessage
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from api_helpers import FEATURES, payload, point, register_version, rows
+
 from shared.serving import scoring
 from shared.serving.scoring_log import LogRef
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from api_helpers import FEATURES, payload, point, register_version, rows
+
 from shared.platform import names
 from shared.serving import scoring
 from shared.serving.scoring_log import LogRef, ScoredRequest, ScoringLog, log_prefix

@@ -8,9 +8,9 @@ import io
 import json
 from pathlib import Path
 
+from shared.drift import Profile
 from shared.model import registry, training
 from shared.platform import names
-from shared.drift import Profile
 
 
 def staged(chain, run_id: str, name: str) -> bytes:

@@ -236,7 +236,8 @@ def _profile_dict(p):
     ([f"{i},{i % 3},a,{'oops' if i == 15000 else i % 4}" for i in range(20000)], True),
 ])
 def test_small_reference_is_read_once_with_the_same_profile(tmp_path, monkeypatch, lines, reread):
-    from shared.drift import DriftConfig, profile as profile_module, read
+    from shared.drift import DriftConfig, read
+    from shared.drift import profile as profile_module
     (tmp_path / "r.csv").write_text("a,b,c,d\n" + "\n".join(lines) + "\n")
     (tmp_path / "r.csv.gz").write_bytes(gzip.compress((tmp_path / "r.csv").read_bytes()))
     cfg = DriftConfig(batch_bytes=1 << 16)

@@ -10,8 +10,15 @@ from scipy.spatial.distance import jensenshannon
 
 from shared.drift import DriftConfig, build_profile, compare
 from shared.drift.layout import NumericLayout
-from shared.drift.stats import (benjamini_hochberg, chi2_from_counts, js_distance, ks_from_cells, psi,
-                                two_proportion_z, wasserstein_from_cells)
+from shared.drift.stats import (
+    benjamini_hochberg,
+    chi2_from_counts,
+    js_distance,
+    ks_from_cells,
+    psi,
+    two_proportion_z,
+    wasserstein_from_cells,
+)
 
 
 def cells_of(grid: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -7,12 +7,11 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from event_data import ADO_SECRET, FEATURES, GITHUB_SECRET, TARGET, frame
+
 from shared.model import registry
 from shared.platform import context, names
 from shared.platform.storage import Storage
-
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-
 from event_data import FEATURES, GITHUB_SECRET, TARGET, body, csv_bytes, frame, github_commit, github_push
 from event_helpers import runs_of
+
 from shared.chain import runs
 from shared.events import intake, quarantine
 from shared.platform import names, signatures

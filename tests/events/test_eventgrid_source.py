@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from event_data import csv_bytes, frame
 
 from devtools.azurite import free_port
-from event_data import csv_bytes, frame
 from shared.chain import runs
 from shared.events import lake
 from shared.platform import names

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import azure.functions as func
 import pytest
-
 from event_data import FEATURES, TARGET, csv_bytes, frame, parquet_bytes
 from event_helpers import messages_for, queued, runs_of
+
 from shared.chain import runs
 from shared.events import lake, quarantine
 from shared.platform import names

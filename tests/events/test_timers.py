@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from azure.functions.timer import TimerRequest
 import pytest
-
+from azure.functions.timer import TimerRequest
 from event_data import FEATURES, frame
 from event_helpers import messages_for, runs_of
+
 from shared.chain import approvals, runs
 from shared.jobs import maintenance
 from shared.platform import context, names

@@ -10,10 +10,20 @@ from datetime import datetime, timedelta, timezone
 
 import azure.functions as func
 import pytest
-
-from event_data import (ADO_SECRET, GITHUB_SECRET, ado_build, ado_push, body, github_check_suite, github_commit,
-                        github_push, github_workflow_run, sha)
+from event_data import (
+    ADO_SECRET,
+    GITHUB_SECRET,
+    ado_build,
+    ado_push,
+    body,
+    github_check_suite,
+    github_commit,
+    github_push,
+    github_workflow_run,
+    sha,
+)
 from event_helpers import drain, messages_for, queued
+
 from shared.chain import runs
 from shared.events import ci_wait, intake
 from shared.platform import names, signatures
