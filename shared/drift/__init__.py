@@ -22,13 +22,13 @@ from .errors import UnreadableData
 
 if TYPE_CHECKING:
     from .counts import Observed
-    from .decide import DriftResult
     from .profile import Profile
+    from .results import DriftResult
 
-__all__ = ["build_profile", "compare", "observe", "decide_observed", "render_html", "load_profile",
+__all__ = ["build_profile", "compare", "observe", "decide_observed", "render_html",
            "Profile", "DriftResult", "Observed", "DriftConfig", "ColumnConfig", "UnreadableData"]
 
-_LAZY = {"Profile": ".profile", "DriftResult": ".decide", "Observed": ".counts"}
+_LAZY = {"Profile": ".profile", "DriftResult": ".results", "Observed": ".counts"}
 
 
 def __getattr__(name: str) -> Any:
@@ -50,13 +50,6 @@ def build_profile(source: Any, *, name: str | None = None, schema: Mapping[str, 
     from .profile import build
 
     return build(source, name=name, schema=schema, config=config)
-
-
-def load_profile(data: bytes | str) -> "Profile":
-    """``Profile.from_json`` without importing the class first."""
-    from .profile import Profile
-
-    return Profile.from_json(data)
 
 
 def observe(profile: "Profile", source: Any, *, name: str | None = None,

@@ -64,7 +64,8 @@ def to_float(arr: pa.Array) -> tuple[np.ndarray, int, int, list[str]]:
     """
     arr = _decode(arr)
     fam = family(arr.type)
-    invalid, examples = 0, []
+    invalid = 0
+    examples: list[str] = []
     if fam == "null":
         return np.empty(0), len(arr), 0, []
     if fam in ("numeric", "bool"):

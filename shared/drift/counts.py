@@ -12,7 +12,7 @@ moments (sum, sum of squares) are float sums and agree up to rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -142,11 +142,6 @@ class Counter:
             if layout is not None:
                 self._add_column(obs.columns[name], layout, batch.column(i))
 
-    def add_all(self, batches: Iterable[Any]) -> "Observed":
-        for batch in batches:
-            self.add(batch)
-        return self.observed
-
     @staticmethod
     def _add_column(counts: ColumnCounts, layout: ColumnLayout, arr: Any) -> None:
         counts.rows += len(arr)
@@ -157,7 +152,7 @@ class Counter:
             _count_numeric(counts, bins, x)
         elif bins.values is not None:
             x, missing, invalid, examples = to_float(arr)
-            _count_number_categories(counts, bins, x)
+            _count_number_categories(counts, bins.values, bins.complete, x)
         else:
             strings, invalid, examples = to_strings(arr)
             missing = strings.null_count - invalid
@@ -190,15 +185,15 @@ def _count_numeric(counts: ColumnCounts, bins: NumericLayout, x: np.ndarray) -> 
             counts.above += float(np.sum(x[x > bins.grid[-1]] - bins.grid[-1]))
 
 
-def _count_number_categories(counts: ColumnCounts, bins: CategoricalLayout, x: np.ndarray) -> None:
+def _count_number_categories(counts: ColumnCounts, values: np.ndarray, complete: bool, x: np.ndarray) -> None:
+    """Counts on the sorted category ``values`` of a numeric categorical column (last cell: other values)."""
     if not len(x):
         return
-    values = bins.values
     idx = np.searchsorted(values, x)
     match = idx < len(values)
     match[match] = values[idx[match]] == x[match]
-    counts.cells += np.bincount(np.where(match, idx, len(values)), minlength=bins.n_cells)
-    if bins.complete and not match.all():
+    counts.cells += np.bincount(np.where(match, idx, len(values)), minlength=len(values) + 1)
+    if complete and not match.all():
         names, n = np.unique(x[~match], return_counts=True)
         _add_unseen(counts, {number_name(v): int(c) for v, c in zip(names, n)})
 

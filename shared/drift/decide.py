@@ -9,82 +9,29 @@ effect size reaches its floor: significance alone is cheap at large n.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from . import stats
 from .config import DriftConfig
 from .counts import ColumnCounts, Observed
-from .layout import ColumnLayout, NumericLayout
+from .layout import CategoricalLayout, ColumnLayout, NumericLayout
 from .profile import Profile
+from .results import ColumnResult, DriftResult
+from .stats import (
+    TestResult,
+    benjamini_hochberg,
+    chi2_from_counts,
+    js_distance,
+    ks_from_cells,
+    psi,
+    two_proportion_z,
+    wasserstein_from_cells,
+)
 
 CHART_BINS = 20
 CHART_CATEGORIES = 15
-
-
-@dataclass
-class ColumnResult:
-    name: str
-    kind: str
-    tested: bool
-    drifted: bool
-    reason: str
-    test: str | None = None                 # "ks" | "chi2"
-    statistic: float | None = None
-    p_value: float | None = None
-    p_adjusted: float | None = None
-    effect_name: str | None = None
-    effect: float | None = None
-    threshold: float | None = None
-    null_share_reference: float | None = None
-    null_share_current: float | None = None
-    null_p_value: float | None = None
-    null_p_adjusted: float | None = None
-    null_share_threshold: float | None = None
-    metrics: dict[str, float | None] = field(default_factory=dict)
-    rows_reference: int = 0
-    rows_current: int = 0
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    chart: dict[str, Any] = field(default_factory=dict)
-    key_feature: bool = False
-
-    @property
-    def severity(self) -> float:
-        """Effect relative to its floor (what the HTML table sorts by)."""
-        if self.effect is None or not self.threshold:
-            return 0.0
-        return self.effect / self.threshold
-
-
-@dataclass
-class DriftResult:
-    dataset_drift: bool
-    share_drifted: float
-    reason: str
-    columns: list[ColumnResult]
-    rows_reference: int
-    rows_current: int
-    profile_id: str
-    profile_name: str | None
-    source_name: str | None
-    config: DriftConfig
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    created_at: str = ""
-
-    @property
-    def drifted_columns(self) -> list[str]:
-        return [c.name for c in self.columns if c.drifted]
-
-    def to_dict(self) -> dict[str, Any]:
-        from .report import report_dict
-        return report_dict(self)
-
-    def to_json(self) -> bytes:
-        from .report import report_json
-        return report_json(self)
 
 
 def decide(profile: Profile, observed: Observed, config: DriftConfig | None = None,
@@ -93,10 +40,11 @@ def decide(profile: Profile, observed: Observed, config: DriftConfig | None = No
     cfg = config or DriftConfig()
     if observed.profile_id != profile.id:
         raise ValueError(f"counts were made on profile {observed.profile_id}, not {profile.id}")
-    results, family = [], []       # family: (result, "dist" | "null", p-value)
+    results: list[ColumnResult] = []
+    family: list[tuple[ColumnResult, str, float]] = []   # (result, "dist" | "null", p-value)
     for layout in profile.columns.values():
         results.append(_column(layout, profile, observed, cfg, family))
-    adjusted = stats.benjamini_hochberg(np.array([p for _, _, p in family]))
+    adjusted = benjamini_hochberg(np.array([p for _, _, p in family]))
     for (res, which, _), p_adj in zip(family, adjusted):
         setattr(res, "p_adjusted" if which == "dist" else "null_p_adjusted", float(p_adj))
     for res in results:
@@ -126,7 +74,7 @@ def _column(layout: ColumnLayout, profile: Profile, observed: Observed, cfg: Dri
     res.null_share_reference = ref.nulls / ref.rows if ref.rows else 0.0
     res.null_share_current = cur.nulls / cur.rows
     res.null_share_threshold = null_delta
-    null_test = stats.two_proportion_z(ref.nulls, ref.rows, cur.nulls, cur.rows)
+    null_test = two_proportion_z(ref.nulls, ref.rows, cur.nulls, cur.rows)
     res.null_p_value = null_test.p_value
     family.append((res, "null", null_test.p_value))
     if ref.present == 0 or cur.present == 0:
@@ -144,24 +92,24 @@ def _column(layout: ColumnLayout, profile: Profile, observed: Observed, cfg: Dri
 
 
 def _distribution(layout: ColumnLayout, ref: ColumnCounts, cur: ColumnCounts,
-                  cfg: DriftConfig) -> tuple[stats.TestResult, dict[str, float | None]]:
+                  cfg: DriftConfig) -> tuple[TestResult, dict[str, float | None]]:
     bins = layout.bins
     if isinstance(bins, NumericLayout):
-        test = stats.ks_from_cells(ref.cells, cur.cells)
+        test = ks_from_cells(ref.cells, cur.cells)
         ref_bins, cur_bins = bins.bin_counts(ref.cells), bins.bin_counts(cur.cells)
         _, ref_std = ref.mean_std(bins.shift)
         cur_mean, cur_std = cur.mean_std(bins.shift)
-        w = stats.wasserstein_from_cells(bins.grid, ref.cells, cur.cells, min(ref.lo, cur.lo), max(ref.hi, cur.hi),
+        w = wasserstein_from_cells(bins.grid, ref.cells, cur.cells, min(ref.lo, cur.lo), max(ref.hi, cur.hi),
                                          (ref.below, ref.above, cur.below, cur.above))
         w_norm = w / ref_std if ref_std else (0.0 if w == 0 else float("inf"))
         metrics = {"ks_d": test.statistic, "wasserstein": w, "wasserstein_norm": w_norm,
-                   "psi": stats.psi(ref_bins, cur_bins, cfg.psi_epsilon), "js": stats.js_distance(ref_bins, cur_bins),
+                   "psi": psi(ref_bins, cur_bins, cfg.psi_epsilon), "js": js_distance(ref_bins, cur_bins),
                    "out_of_range_share": float(cur.cells[0] + cur.cells[-1]) / cur.present,
                    "mean_current": cur_mean, "std_current": cur_std}
     else:
-        test = stats.chi2_from_counts(ref.cells, cur.cells)
-        metrics = {"chi2": test.statistic, "psi": stats.psi(ref.cells, cur.cells, cfg.psi_epsilon),
-                   "js": stats.js_distance(ref.cells, cur.cells),
+        test = chi2_from_counts(ref.cells, cur.cells)
+        metrics = {"chi2": test.statistic, "psi": psi(ref.cells, cur.cells, cfg.psi_epsilon),
+                   "js": js_distance(ref.cells, cur.cells),
                    "outside_reference_share": float(cur.cells[-1]) / cur.present}
     return test, metrics
 
@@ -178,16 +126,17 @@ def _verdict(res: ColumnResult, fdr: float) -> None:
                      (f"{p_txt} but {e_txt}" if sig else p_txt))
     elif res.reason:
         parts.append(res.reason)
-    delta = abs(res.null_share_current - res.null_share_reference)
-    null_sig = res.null_p_adjusted is not None and res.null_p_adjusted < fdr
-    null_big = delta >= res.null_share_threshold
-    if null_sig and null_big:
-        drifted = True
-        parts.append(f"null share {_g(res.null_share_reference)} -> {_g(res.null_share_current)}: "
-                     f"p_adj={_g(res.null_p_adjusted)} < {_g(fdr)} and change {_g(delta)} >= "
-                     f"{_g(res.null_share_threshold)}")
-    elif delta > 0 and null_sig:
-        parts.append(f"null share change {_g(delta)} < {_g(res.null_share_threshold)}")
+    ref_share, cur_share = res.null_share_reference, res.null_share_current
+    floor, null_p_adj = res.null_share_threshold, res.null_p_adjusted
+    if ref_share is not None and cur_share is not None and floor is not None and null_p_adj is not None:
+        delta = abs(cur_share - ref_share)
+        null_sig = null_p_adj < fdr
+        if null_sig and delta >= floor:
+            drifted = True
+            parts.append(f"null share {_g(ref_share)} -> {_g(cur_share)}: p_adj={_g(null_p_adj)} < {_g(fdr)} "
+                         f"and change {_g(delta)} >= {_g(floor)}")
+        elif null_sig and delta > 0:
+            parts.append(f"null share change {_g(delta)} < {_g(floor)}")
     res.drifted = drifted
     res.reason = "; ".join(parts)
 
@@ -218,7 +167,7 @@ def _findings(layout: ColumnLayout, ref: ColumnCounts, cur: ColumnCounts, observ
                               + (f" (e.g. {eg})" if eg else ""), count=cur.invalid)
     if cur.rows and cur.present == 0 and cur.invalid == 0:
         add("all_null", f"{name}: every current value is missing")
-    if layout.kind == "categorical" and layout.bins.complete and cur.cells[-1]:
+    if isinstance(layout.bins, CategoricalLayout) and layout.bins.complete and cur.cells[-1]:
         share = cur.cells[-1] / max(cur.present, 1)
         eg = ", ".join(repr(k) for k in list(cur.unseen)[:5])
         add("unseen_categories", f"{name}: {int(cur.cells[-1])} values ({share:.1%}) are categories never seen in "

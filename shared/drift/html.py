@@ -10,7 +10,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .decide import ColumnResult, DriftResult
+    from .results import ColumnResult, DriftResult
 
 REF_COLOR, CUR_COLOR = "#8da0b6", "#e8743b"
 

@@ -87,10 +87,6 @@ class NumericLayout:
         starts = [0] + [2 * c + 1 for c in self.cuts]
         return np.add.reduceat(cells, starts)
 
-    def bin_edges(self) -> list[float]:
-        """Inner edges of the PSI bins (the outer ones are -inf and +inf)."""
-        return [float(self.grid[c]) for c in self.cuts]
-
     def to_dict(self) -> dict[str, Any]:
         return {"grid": self.grid.tolist(), "cuts": list(self.cuts), "exact": self.exact, "shift": self.shift}
 

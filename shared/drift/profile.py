@@ -144,7 +144,6 @@ class _ColumnScan:
     families: set[str] = field(default_factory=set)
     non_missing: int = 0
     numeric_values: int = 0
-    strings_unparsed: int = 0           # string values seen before any numeric batch
     invalid: int = 0
     lo: float = np.inf
     hi: float = -np.inf
@@ -184,7 +183,6 @@ class _ColumnScan:
             self.invalid += invalid
             present = len(strings) - strings.null_count
             self.non_missing += present
-            self.strings_unparsed += present
             if not self.overflow and present:
                 import pyarrow.compute as pc
                 vc = pc.value_counts(strings.drop_null())
@@ -235,8 +233,8 @@ def _numeric_layout(scan: _ColumnScan, cfg: DriftConfig) -> NumericLayout:
         grid = np.unique(quantiles_of_sorted(finite, np.linspace(0.0, 1.0, cfg.ks_grid)))
         grid[0], grid[-1] = min(grid[0], scan.lo), max(grid[-1], scan.hi)   # grid spans the true range
     edges = quantiles_of_sorted(finite, np.arange(1, cfg.bins) / cfg.bins)
-    cuts = np.unique(np.searchsorted(grid, edges, side="left"))
-    cuts = tuple(int(c) for c in cuts if 0 < c < len(grid))
+    starts = np.unique(np.searchsorted(grid, edges, side="left"))
+    cuts = tuple(int(c) for c in starts if 0 < c < len(grid))
     return NumericLayout(grid, cuts, exact, float(finite.mean()))
 
 

@@ -74,7 +74,7 @@ class Source:
             batches = _prefetch(_coalesce(_csv_batches(self._open, kinds or {}, wanted,
                                                        min(block_size, CSV_PARSE_BLOCK), self.state), block_size))
         elif self.format == "parquet":
-            batches = _prefetch(_parquet_batches(self._opener, wanted, self.state))
+            batches = _prefetch(_parquet_batches(self._file_opener, wanted, self.state))
         else:
             batches = _jsonl_batches(self._open, block_size, self.state)
         for batch in batches:
@@ -82,8 +82,13 @@ class Source:
                 self.on_batch(batch, self.state)
             yield batch
 
+    @property
+    def _file_opener(self) -> Callable[[], Any]:
+        assert self._opener is not None, "a Source reads either a file (opener) or Arrow batches"
+        return self._opener
+
     def _open(self) -> pa.NativeFile:
-        raw = self._opener()
+        raw = self._file_opener()
         stream = raw if isinstance(raw, pa.NativeFile) else pa.PythonFile(_KeepOpen(raw), mode="r")
         return pa.CompressedInputStream(stream, "gzip") if self._gz else stream
 
@@ -129,8 +134,9 @@ class _KeepOpen(io.RawIOBase):
 def open_source(source: Any, *, name: str | None = None, replayable: bool = False) -> Source:
     """Wrap a path, binary file-like, pandas DataFrame, Arrow Table/RecordBatch or batch iterator.
 
-    ``replayable=True`` makes one-shot inputs (batch iterators, non-seekable
-    streams) re-iterable by spooling them to a temporary file, not memory.
+    Non-seekable streams are always spooled to a temporary file;
+    ``replayable=True`` makes batch iterators re-iterable the same way (on
+    disk, not in memory).
     """
     if isinstance(source, Source):
         return source
@@ -151,13 +157,13 @@ def open_source(source: Any, *, name: str | None = None, replayable: bool = Fals
         return Source(None, "arrow", False, name or "<dataframe>",
                       batches=lambda: iter(table.to_batches(max_chunksize=TABLE_BATCH_ROWS)))
     if hasattr(source, "read"):
-        return _file_source(source, name, replayable)
+        return _file_source(source, name)
     if isinstance(source, Iterable):
         return _iterator_source(iter(source), name or "<batches>", replayable)
     raise TypeError(f"cannot read drift data from {type(source).__name__}")
 
 
-def _file_source(fileobj: BinaryIO, name: str | None, replayable: bool) -> Source:
+def _file_source(fileobj: BinaryIO, name: str | None) -> Source:
     name = name or getattr(fileobj, "name", None)
     if not isinstance(name, str):
         raise UnreadableData("cannot tell the format of an unnamed stream: pass name='file.csv' (or .parquet, .jsonl)")
@@ -215,8 +221,12 @@ def _iterator_source(batches: Iterator[Any], name: str, replayable: bool) -> Sou
             if writer is not None:
                 writer.close()
 
+    def remove_segments() -> None:
+        for path in segments:
+            os.unlink(path)
+
     src = Source(None, "arrow", False, name, batches=replay)
-    src._cleanup.append(lambda: [os.unlink(p) for p in segments])
+    src._cleanup.append(remove_segments)
     return src
 
 
