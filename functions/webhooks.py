@@ -5,11 +5,11 @@ queue function routes the changed paths and starts or releases runs. The HMAC (G
 shared secret (Azure DevOps) is the authentication, hence anonymous function auth.
 """
 
-import json
 import logging
 
 import azure.functions as func
 
+from functions.answers import respond
 from shared.platform import names
 
 bp = func.Blueprint()
@@ -19,17 +19,13 @@ log = logging.getLogger(__name__)
 @bp.function_name("hooks_github")
 @bp.route(route="hooks/github", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def hooks_github(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.events.webhooks import GITHUB
-
-    return _receive(GITHUB, req)
+    return _receive("github", req)
 
 
 @bp.function_name("hooks_azure_devops")
 @bp.route(route="hooks/azure-devops", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def hooks_azure_devops(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.events.webhooks import AZURE_DEVOPS
-
-    return _receive(AZURE_DEVOPS, req)
+    return _receive("azure-devops", req)
 
 
 @bp.function_name("on_push")
@@ -39,7 +35,7 @@ def on_push(msg: func.QueueMessage) -> None:
     from shared.events import intake
     from shared.events.routing import RoutingError
     from shared.platform import context
-    from shared.platform.messages import InvalidMessage
+    from shared.platform.errors import InvalidMessage
 
     body = msg.get_body().decode("utf-8", errors="replace")
     storage = context.storage()
@@ -53,8 +49,10 @@ def on_push(msg: func.QueueMessage) -> None:
 
 
 def _receive(provider: str, req: func.HttpRequest) -> func.HttpResponse:
-    from shared.events import intake
-    from shared.platform import context
+    def call():
+        from shared.events import intake
+        from shared.platform import context
 
-    reply = intake.receive(context.storage(), context.settings(), provider, dict(req.headers), req.get_body())
-    return func.HttpResponse(json.dumps(reply.body), status_code=reply.status, mimetype="application/json")
+        return intake.receive(context.storage(), context.settings(), provider, dict(req.headers), req.get_body())
+
+    return respond(f"hooks_{provider}", call)

@@ -18,7 +18,7 @@ HEAVY = (
 
 # The triggers import the core inside their handlers; at indexing only these are needed
 # (names for bindings, settings for the blob trigger source).
-CORE_AT_INDEXING = {"shared", "shared.platform", "shared.platform.names", "shared.platform.settings"}
+CORE_AT_INDEXING = {"shared", "shared.platform", "shared.platform.errors", "shared.platform.names", "shared.platform.settings"}
 
 PROBE = f"""
 import json, sys

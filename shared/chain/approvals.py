@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared.chain import notify, runs
+from shared.chain.states import RunStatus, run_status, step_status
 from shared.platform import names
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
@@ -24,7 +25,7 @@ SYSTEM = "driftline"
 
 
 def marker_blob(run_id: str) -> str:
-    return f"{MARKER_PREFIX}{run_id}.json"
+    return f"{MARKER_PREFIX}{runs.check_run_id(run_id)}.json"
 
 
 def _now(now: datetime | None) -> datetime:
@@ -59,7 +60,8 @@ class Expired(runs.NotWaiting):
 
 def decide(storage: Storage, settings: Settings, run_id: str, *, approved: bool, by: str, reason: str,
            now: datetime | None = None) -> runs.Decision:
-    """Approve or reject a waiting run. Raises runs.UnknownRun, runs.NotWaiting, or Expired."""
+    """Approve or reject a waiting run. Raises BadRequest for a malformed id, runs.UnknownRun,
+    runs.NotWaiting, or Expired."""
     marker = storage.read_json(names.RUNS, marker_blob(run_id))
     if approved and marker is not None and datetime.fromisoformat(marker.value["expires"]) <= _now(now):
         _reject(storage, run_id, marker.value["model"], f"approval expired at {marker.value['expires']}")
@@ -84,11 +86,10 @@ def expire(storage: Storage, settings: Settings, now: datetime | None = None) ->
             continue
         pending = document.value
         run = runs.get_run(storage, pending["run_id"])
-        decided = run is not None and run["steps"].get(STEP, {}).get("status") in runs.FINAL
-        if run is None or run["status"] in runs.FINAL or decided:
+        if run is None or run_status(run["status"]).final or step_status(run["steps"].get(STEP)).final:
             storage.delete(names.RUNS, item.name)
             continue
-        if run["status"] != "waiting" or datetime.fromisoformat(pending["expires"]) > now:
+        if run_status(run["status"]) is not RunStatus.WAITING or datetime.fromisoformat(pending["expires"]) > now:
             continue
         if _reject(storage, pending["run_id"], pending["model"], f"approval expired at {pending['expires']}"):
             expired.append(pending["run_id"])

@@ -24,6 +24,7 @@ from typing import Any
 
 from shared.platform import names
 from shared.platform.clock import utcnow
+from shared.platform.errors import DriftlineError, InvalidMessage
 from shared.platform.settings import Settings
 from shared.platform.signatures import sign_timestamped
 from shared.platform.storage import Storage
@@ -43,11 +44,11 @@ _DELIVERY_NAMESPACE = uuid.UUID("6f1c7d3e-2a8b-4c53-9a51-3f0d9a1b7e42")
 log = logging.getLogger(__name__)
 
 
-class InvalidNotification(ValueError):
+class InvalidNotification(InvalidMessage):
     """The queued notification is not one this app wrote; it goes to the poison queue."""
 
 
-class DeliveryFailed(RuntimeError):
+class DeliveryFailed(DriftlineError):
     """The receiver did not accept the notification; raised so the host retries."""
 
 

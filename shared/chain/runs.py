@@ -15,23 +15,35 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from shared.chain import plans
+from shared.chain.states import RunStatus, StepStatus, run_status, step_status
 from shared.platform import names
 from shared.platform.clock import utcnow
-from shared.platform.errors import ConditionFailed
+from shared.platform.errors import BadRequest, ConditionFailed, NotFound, StateConflict
 from shared.platform.messages import StepMessage
 from shared.platform.storage import Storage
 
-FINAL = ("succeeded", "failed", "rejected", "skipped")
+
+
+RUN_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+
+def check_run_id(run_id: object) -> str:
+    """A run id as the API issues them (letters and digits), checked before any storage path is built."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        shown = repr(run_id)[:40]
+        raise BadRequest(f"run id {shown} is not valid: run ids are letters and digits, as the API returns them.")
+    return run_id
 
 
 def run_blob(run_id: str) -> str:
-    return f"{run_id}.json"
+    return f"{check_run_id(run_id)}.json"
 
 
 def run_id_for(*parts: str) -> str:
@@ -58,13 +70,13 @@ def start_run(
     reason: str,
     payload: dict[str, Any] | None = None,
     run_id: str | None = None,
-    status: str = "running",
+    status: RunStatus = RunStatus.RUNNING,
     delay_seconds: int | None = None,
 ) -> tuple[str, bool]:
     """Create the run record and enqueue its first step. Returns (run_id, created).
 
     With a deterministic `run_id`, a second start of the same event returns created=False and
-    sends nothing. With status="waiting" (e.g. waiting for CI) the record is made but no step is
+    sends nothing. With status WAITING (e.g. waiting for CI) the record is made but no step is
     sent; `release_run` sends it later. `delay_seconds` keeps the first message invisible that
     long (uploads landing together join the run before its retrain reads the data).
     """
@@ -93,7 +105,7 @@ def start_run(
         storage.create_json(names.RUNS, run_blob(run_id), record)
     except ConditionFailed:
         return run_id, False
-    if status == "running":
+    if status is RunStatus.RUNNING:
         _send(storage, message, delay_seconds=delay_seconds)
     return run_id, True
 
@@ -103,10 +115,10 @@ def release_run(storage: Storage, run_id: str, detail: str) -> bool:
     released = {"value": False}
 
     def change(run):
-        released["value"] = run["status"] == "waiting"
+        released["value"] = run_status(run["status"]) is RunStatus.WAITING
         if released["value"]:
-            _event(run, None, "running", detail)
-            run["status"] = "running"
+            _event(run, None, RunStatus.RUNNING, detail)
+            run["status"] = RunStatus.RUNNING
         return run
 
     run = storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
@@ -128,18 +140,18 @@ def begin_step(storage: Storage, message: StepMessage) -> Begin:
 
     def change(run):
         step = run["steps"].get(message.step, {})
-        if step.get("status") in FINAL:
+        if step_status(step).final:
             outcome.update(proceed=False, why=f"step {message.step} already {step['status']}")
             return run
-        if run["status"] in FINAL:
+        if run_status(run["status"]).final:
             outcome.update(proceed=False, why=f"run already {run['status']}")
             return run
         outcome.update(proceed=True, why="")
-        step.update(status="running", started=utcnow(), attempts=step.get("attempts", 0) + 1)
+        step.update(status=StepStatus.RUNNING, started=utcnow(), attempts=step.get("attempts", 0) + 1)
         run["steps"][message.step] = step
-        run["status"] = "running"
+        run["status"] = RunStatus.RUNNING
         run["updated"] = utcnow()
-        _event(run, message.step, "running", f"attempt {step['attempts']}")
+        _event(run, message.step, StepStatus.RUNNING, f"attempt {step['attempts']}")
         return run
 
     run = storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
@@ -155,14 +167,13 @@ def complete_step(
     message: StepMessage,
     outputs: dict[str, Any],
     *,
-    status: str = "succeeded",
     detail: str = "",
     wait: bool = False,
 ) -> str | None:
     """Record the step's outputs and enqueue the next step of the plan; returns its name.
 
-    A following step without a queue (approval) pauses the run when wait=True (status "waiting",
-    nothing sent; the approve call resumes it) and is recorded as skipped otherwise.
+    A following step without a queue (approval) pauses the run when wait=True (WAITING, nothing
+    sent; the approve call resumes it) and is recorded as skipped otherwise.
     """
     plan = get_run(storage, message.run_id)["plan"]
     following = plans.next_step(plan, message.step)
@@ -172,17 +183,17 @@ def complete_step(
 
     def change(run):
         step = run["steps"].setdefault(message.step, {})
-        step.update(status=status, finished=utcnow(), outputs=outputs, detail=detail)
+        step.update(status=StepStatus.SUCCEEDED, finished=utcnow(), outputs=outputs, detail=detail)
         if "started" in step:
             step["duration_s"] = _seconds_between(step["started"], step["finished"])
-        _event(run, message.step, status, detail)
+        _event(run, message.step, StepStatus.SUCCEEDED, detail)
         if skipped is not None:
-            run["steps"][skipped] = {"status": "skipped", "finished": utcnow(), "detail": "not required"}
-            _event(run, skipped, "skipped", "not required")
+            run["steps"][skipped] = {"status": StepStatus.SKIPPED, "finished": utcnow(), "detail": "not required"}
+            _event(run, skipped, StepStatus.SKIPPED, "not required")
         if wait:
-            run["status"] = "waiting"
+            run["status"] = RunStatus.WAITING
         elif following is None:
-            run["status"] = "succeeded"
+            run["status"] = RunStatus.SUCCEEDED
         run["updated"] = utcnow()
         return run
 
@@ -193,7 +204,7 @@ def complete_step(
     return following
 
 
-def stop_run(storage: Storage, run_id: str, step: str | None, status: str, reason: str,
+def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus, reason: str,
              outputs: dict[str, Any] | None = None) -> None:
     """End the run (failed, rejected, skipped) with the reason recorded on the run and step, and in
     the same write the step's outputs when given (e.g. every gate result). No-op for unknown runs."""
@@ -201,7 +212,7 @@ def stop_run(storage: Storage, run_id: str, step: str | None, status: str, reaso
     def change(run):
         if step is not None:
             entry = run["steps"].setdefault(step, {})
-            entry.update(status=status, finished=utcnow(), detail=reason)
+            entry.update(status=StepStatus(status), finished=utcnow(), detail=reason)
             if outputs is not None:
                 entry["outputs"] = dict(outputs)
         run["status"] = status
@@ -214,10 +225,11 @@ def stop_run(storage: Storage, run_id: str, step: str | None, status: str, reaso
 
 def _resend_next_if_lost(storage: Storage, run: dict[str, Any], message: StepMessage) -> None:
     step = run["steps"].get(message.step, {})
-    if step.get("status") != "succeeded" or run["status"] in FINAL or run["status"] == "waiting":
+    status = run_status(run["status"])
+    if step_status(step) is not StepStatus.SUCCEEDED or status.final or status is RunStatus.WAITING:
         return
     following = plans.next_step(run["plan"], message.step)
-    while following is not None and run["steps"].get(following, {}).get("status") == "skipped":
+    while following is not None and step_status(run["steps"].get(following)) is StepStatus.SKIPPED:
         following = plans.next_step(run["plan"], following)
     if following is None or following in run["steps"] or plans.QUEUE_FOR_STEP[following] is None:
         return
@@ -262,14 +274,14 @@ def resend_step(storage: Storage, run_id: str, step: str, detail: str) -> bool:
     def change(run):
         steps = run["steps"]
         never_began = not steps and step == run["steps_planned"][0]
-        stuck = steps.get(step, {}).get("status") == "running"
-        resent["value"] = run["status"] == "running" and (stuck or never_began)
+        stuck = step_status(steps.get(step)) is StepStatus.RUNNING
+        resent["value"] = run_status(run["status"]) is RunStatus.RUNNING and (stuck or never_began)
         if resent["value"]:
-            entry = steps.setdefault(step, {"status": "running"})
+            entry = steps.setdefault(step, {"status": StepStatus.RUNNING})
             entry["resent"] = entry.get("resent", 0) + 1
             entry["started"] = utcnow()
             run["updated"] = utcnow()
-            _event(run, step, "running", detail)
+            _event(run, step, StepStatus.RUNNING, detail)
         return run
 
     run = storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
@@ -289,17 +301,18 @@ def _seconds_between(start: str, end: str) -> float:
 
 def poison(storage: Storage, queue: str, body: str, reason: str, run_id: str | None = None) -> None:
     """Move a message that cannot be processed to `<queue>-poison` with the reason, and record the
-    reason on its run when the run is known. Nothing is lost: the original body is kept."""
+    reason on its run when the run is known (a malformed run id names no run). Nothing is lost: the
+    original body is kept."""
     storage.send(f"{queue}-poison", json.dumps({"reason": reason, "queue": queue, "at": utcnow(), "body": body}))
-    if run_id:
-        stop_run(storage, run_id, None, "failed", f"bad message on {queue}: {reason}")
+    if run_id and RUN_ID.match(run_id):
+        stop_run(storage, run_id, None, RunStatus.FAILED, f"bad message on {queue}: {reason}")
 
 
-class UnknownRun(LookupError):
+class UnknownRun(NotFound):
     """No run with this id."""
 
 
-class NotWaiting(Exception):
+class NotWaiting(StateConflict):
     """A decision arrived for a run that is not waiting for one; the message says what state it is in."""
 
 
@@ -317,20 +330,20 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
     "rejected". Repeating the same decision changes nothing (and re-sends a next step that never
     began, so a crash between the two writes loses nothing); a run not waiting raises NotWaiting.
     """
-    wanted = "succeeded" if approved else "rejected"
+    wanted = StepStatus.SUCCEEDED if approved else StepStatus.REJECTED
     outcome = {"repeated": False}
 
     def change(run):
         entry = run["steps"].get(step, {})
-        if entry.get("status") == wanted:
+        if step_status(entry) is wanted:
             outcome["repeated"] = True
             return run
-        if run["status"] != "waiting":
+        if run_status(run["status"]) is not RunStatus.WAITING:
             raise NotWaiting(f"run {run_id} is {run['status']}, not waiting for {step}.")
         now = utcnow()
         run["steps"][step] = {"status": wanted, "finished": now, "by": by, "reason": reason,
                               "detail": f"{'approved' if approved else 'rejected'} by {by}: {reason}"}
-        run["status"] = "running" if approved else "rejected"
+        run["status"] = RunStatus.RUNNING if approved else RunStatus.REJECTED
         run["updated"] = now
         _event(run, step, wanted, run["steps"][step]["detail"])
         return run
@@ -340,7 +353,7 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
         raise UnknownRun(f"run {run_id} does not exist.")
     sent = None
     following = plans.next_step(run["plan"], step) if approved else None
-    if following is not None and following not in run["steps"] and run["status"] == "running":
+    if following is not None and following not in run["steps"] and run_status(run["status"]) is RunStatus.RUNNING:
         _send(storage, message_for_step(run, following))
         sent = following
     return Decision(run, sent, outcome["repeated"])

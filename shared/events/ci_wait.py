@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.chain import runs
+from shared.chain.states import RunStatus, run_status
 from shared.events.webhooks import CiOutcome
 from shared.platform import names
 from shared.platform.settings import Settings
@@ -76,13 +77,13 @@ def _settle(storage: Storage, settings: Settings, index: dict[str, Any], run_ids
     settled = []
     for run_id in run_ids:
         run = runs.get_run(storage, run_id)
-        if run is None or run["status"] != "waiting":
+        if run is None or run_status(run["status"]) is not RunStatus.WAITING:
             continue
         if verdict:
             if runs.release_run(storage, run_id, f"CI passed on {index['sha'][:7]}: {summary}"):
                 settled.append(run_id)
         else:
-            runs.stop_run(storage, run_id, None, "skipped", f"CI failed on {index['sha'][:7]}: {summary}")
+            runs.stop_run(storage, run_id, None, RunStatus.SKIPPED, f"CI failed on {index['sha'][:7]}: {summary}")
             settled.append(run_id)
         log.info("run %s %s by CI (%s)", run_id, "released" if verdict else "skipped", summary)
     return tuple(settled)

@@ -15,27 +15,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any
 
 from shared.chain import runs
+from shared.chain.states import RunStatus
 from shared.events import ci_wait, routing, webhooks
 from shared.events.ci_wait import Outcome
-from shared.events.webhooks import CiOutcome, Ignored, PayloadError, Push
+from shared.events.webhooks import CiOutcome, Ignored, Push
 from shared.platform import names
-from shared.platform.errors import ConditionFailed
-from shared.platform.messages import InvalidMessage
+from shared.platform.errors import Answer, BadRequest, ConditionFailed, InvalidMessage, PayloadTooLarge, Unauthorized
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: dict[str, Any] = field(default_factory=dict)
 
 
 def record_name(provider: str, delivery: str) -> str:
@@ -49,41 +42,39 @@ def receive(
     headers: Mapping[str, str],
     body: bytes,
     now: datetime | None = None,
-) -> Reply:
-    """Check, de-duplicate and enqueue one webhook delivery; the reply says what happened."""
+) -> Answer:
+    """Check, de-duplicate and enqueue one webhook delivery; the answer says what happened.
+
+    Raises PayloadTooLarge, Unauthorized (nothing is read or run) or BadRequest (PayloadError)."""
     now = now or datetime.now(timezone.utc)
     if len(body) > settings.webhook_max_bytes:
-        return Reply(413, {"error": f"body is {len(body)} bytes; the limit is {settings.webhook_max_bytes} "
-                                    "(DRIFTLINE_WEBHOOK_MAX_BYTES)."})
-    refusal = _authenticate(settings, provider, headers, body)
-    if refusal is not None:
-        return refusal
+        raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {settings.webhook_max_bytes} "
+                              "(DRIFTLINE_WEBHOOK_MAX_BYTES).")
+    _authenticate(settings, provider, headers, body)
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return Reply(400, {"error": "body is not JSON; set the webhook content type to application/json."})
+        raise BadRequest("body is not JSON; set the webhook content type to application/json.") from None
     if not isinstance(payload, dict):
-        return Reply(400, {"error": "body must be a JSON object."})
-    try:
-        if provider == webhooks.GITHUB:
-            kind, delivery = webhooks.github_event(headers)
-            if kind == "ping":
-                return Reply(200, {"status": "pong", "delivery": delivery})
-            event = webhooks.parse_github(kind, delivery, payload, settings.branches)
-        else:
-            kind, delivery, created = webhooks.ado_delivery(payload)
-            if created is not None and abs((now - created).total_seconds()) > settings.webhook_max_age_seconds:
-                return Reply(400, {"error": f"delivery {delivery} was created at {created.isoformat()}, more than "
-                                            f"{settings.webhook_max_age_seconds} s ago (DRIFTLINE_WEBHOOK_MAX_AGE_SECONDS)."})
-            event = webhooks.parse_ado(kind, delivery, payload, settings.branches)
-    except PayloadError as error:
-        return Reply(400, {"error": str(error)})
+        raise BadRequest("body must be a JSON object.")
+    event: webhooks.Event
+    if provider == webhooks.GITHUB:
+        kind, delivery = webhooks.github_event(headers)
+        if kind == "ping":
+            return Answer(200, {"status": "pong", "delivery": delivery})
+        event = webhooks.parse_github(kind, delivery, payload, settings.branches)
+    else:
+        kind, delivery, created = webhooks.ado_delivery(payload)
+        if created is not None and abs((now - created).total_seconds()) > settings.webhook_max_age_seconds:
+            raise BadRequest(f"delivery {delivery} was created at {created.isoformat()}, more than "
+                             f"{settings.webhook_max_age_seconds} s ago (DRIFTLINE_WEBHOOK_MAX_AGE_SECONDS).")
+        event = webhooks.parse_ado(kind, delivery, payload, settings.branches)
     if isinstance(event, Ignored):
-        return Reply(200, {"status": "ignored", "reason": event.reason})
+        return Answer(200, {"status": "ignored", "reason": event.reason})
     return _accept(storage, provider, event, now)
 
 
-def _authenticate(settings: Settings, provider: str, headers: Mapping[str, str], body: bytes) -> Reply | None:
+def _authenticate(settings: Settings, provider: str, headers: Mapping[str, str], body: bytes) -> None:
     if provider == webhooks.GITHUB:
         secret, setting = settings.github_secret, "DRIFTLINE_GITHUB_SECRET"
         authentic = webhooks.github_authentic(secret, body, headers)
@@ -94,14 +85,13 @@ def _authenticate(settings: Settings, provider: str, headers: Mapping[str, str],
         problem = "basic-auth password or X-Driftline-Secret is missing or wrong"
     if not secret:
         log.error("refused a %s webhook: %s is not set, so no delivery can be verified", provider, setting)
-        return Reply(401, {"error": f"webhooks are disabled: {setting} is not configured on the app."})
+        raise Unauthorized(f"webhooks are disabled: {setting} is not configured on the app.")
     if not authentic:
         log.warning("refused a %s webhook: %s", provider, problem)
-        return Reply(401, {"error": f"{problem}."})
-    return None
+        raise Unauthorized(f"{problem}.")
 
 
-def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datetime) -> Reply:
+def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datetime) -> Answer:
     kind = "push" if isinstance(event, Push) else "ci"
     name = record_name(provider, event.delivery)
     record = {"provider": provider, "kind": kind, "event": asdict(event), "received": now.isoformat(),
@@ -113,9 +103,9 @@ def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datet
         existing = storage.read_json(names.HOOKS, name)
         if existing is not None and existing.value.get("state") == "received":
             storage.send(names.PUSH_QUEUE, message)  # the first message may have been lost
-        return Reply(200, {"status": "duplicate delivery", "delivery": event.delivery})
+        return Answer(200, {"status": "duplicate delivery", "delivery": event.delivery})
     storage.send(names.PUSH_QUEUE, message)
-    return Reply(202, {"status": "accepted", "delivery": event.delivery, "kind": kind})
+    return Answer(202, {"status": "accepted", "delivery": event.delivery, "kind": kind})
 
 
 # -- from the push queue --------------------------------------------------------------------------
@@ -158,7 +148,7 @@ def _start(storage: Storage, settings: Settings, push: Push) -> Outcome:
     payload = {"commit": push.after, "routing": {k: len(v) for k, v in decision.matched.items()}}
     runs.start_run(storage, plan=decision.plan, model=settings.model_name, trigger=trigger,
                    reason=f"push {push.after[:7]} to {push.branch}: {reason}", payload=payload,
-                   run_id=run_id, status="waiting" if waiting else "running")
+                   run_id=run_id, status=RunStatus.WAITING if waiting else RunStatus.RUNNING)
     if waiting:
         ci_wait.park(storage, settings, push.after, run_id)
         return Outcome(push.delivery, "waiting", f"{decision.plan} run waits for CI on {push.after[:7]}", (run_id,))

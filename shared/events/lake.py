@@ -31,6 +31,7 @@ from shared.chain import runs
 from shared.events import quarantine
 from shared.model import registry
 from shared.platform import names
+from shared.platform.errors import DriftlineError
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
@@ -40,7 +41,7 @@ LABELED = "labeled"
 INCOMING = "incoming"
 
 
-class Rejected(Exception):
+class Rejected(DriftlineError):
     """The file cannot be used (unreadable, no rows, missing columns); the message says why."""
 
 

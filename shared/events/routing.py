@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.platform.errors import DriftlineError
+
 SECTIONS = ("training", "app", "ignore")
 PRECEDENCE = ("ignore", "training", "app")  # a path in `ignore` never counts, even under functions/
 APP_ROOT = Path(__file__).resolve().parents[2]
 
 
-class RoutingError(ValueError):
+class RoutingError(DriftlineError):
     """The routing file is missing or malformed; the message names the file and the problem."""
 
 

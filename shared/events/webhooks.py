@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.platform import signatures
+from shared.platform.errors import BadRequest
 
 GITHUB = "github"
 AZURE_DEVOPS = "azure-devops"
@@ -38,7 +39,7 @@ GITHUB_FAILED = ("failure", "timed_out", "cancelled", "action_required", "startu
 ADO_FAILED = ("failed", "canceled", "partiallySucceeded")
 
 
-class PayloadError(ValueError):
+class PayloadError(BadRequest):
     """The payload is not what the event promises; the message says what is missing."""
 
 

@@ -97,23 +97,21 @@ def submit(settings: Settings, message: StepMessage) -> str:
 
 def main() -> int:
     """Inside the Azure ML job: train, stage, and complete the retrain step."""
-    from shared.chain import notify, runs
+    from shared.chain import runs, steps
+    from shared.chain.states import StopRun
     from shared.model import training
-    from shared.platform.errors import StopRun
     from shared.platform.settings import load_settings
-    from shared.platform.storage import Storage
+    from shared.platform import azure_storage
 
     settings = load_settings()
-    storage = Storage.connect(settings.storage)
+    storage = azure_storage.connect(settings.storage)
     message = StepMessage.from_json(os.environ[MESSAGE_VARIABLE])
     try:
         data = training.load_labeled(storage, settings, message.payload.get("blobs"))
         outputs = training.train_and_stage(storage, settings, message, data,
                                            compute=f"azureml:{job_name(message.run_id)}")
     except StopRun as stop:
-        runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
-        notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
-                       key="retrain", data={"step": "retrain", "reason": stop.reason})
+        steps.stop_at_step(storage, message, stop)
         return 1
     runs.complete_step(storage, message, outputs)
     return 0

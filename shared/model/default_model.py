@@ -46,7 +46,7 @@ def train(frame, params: dict[str, Any]):
     """Fit on a seeded split of `frame` and report metrics on the rest."""
     from sklearn.model_selection import train_test_split
 
-    from shared.model.gates import quality
+    from shared.model.metrics import quality
 
     target = params.get("target_column", "label")
     seed = int(params.get("seed", 0))

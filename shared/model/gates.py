@@ -11,8 +11,10 @@ In order (a gate that makes the later ones meaningless stops the list):
 5. `integration`  when DRIFTLINE_INTEGRATION_TESTS names `package.module:function`, it is called with
    (estimator, holdout frame); raising or returning False fails.
 
-Every result (name, passed, value, threshold, detail) is recorded on the run. Any failure raises
-StopRun("rejected") with the reasons; the trigger records it and notifies.
+Each gate's outcome is passed, failed, or not_evaluated (it could not judge: the quality gate when the
+production model cannot be scored on the rows). Not evaluated is never a pass. Every result (name,
+outcome, value, threshold, detail) is recorded on the run; any outcome but passed raises
+StopRun(REJECTED) with the reasons, which the step adapter records and notifies.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from shared.chain import runs
+from shared.chain.states import RunStatus, StopRun
 from shared.model import registry
-from shared.platform.errors import StopRun
+from shared.model.metrics import quality
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
@@ -33,47 +37,30 @@ CONTRACT_SAMPLE_ROWS = 20
 _DTYPE_KINDS = {"i": "iub", "u": "iub", "b": "iub", "f": "fiu", "O": "OUSb", "U": "OUS", "S": "OUS"}
 
 
+class GateOutcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_EVALUATED = "not_evaluated"  # the gate could not judge: never counted as a pass
+
+
 @dataclass(frozen=True)
 class GateResult:
     name: str
-    passed: bool
+    outcome: GateOutcome
     value: Any = None
     threshold: Any = None
     detail: str = ""
 
+    @property
+    def passed(self) -> bool:
+        return self.outcome is GateOutcome.PASSED
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "passed": self.passed}
 
 
-def quality(estimator, features, labels) -> dict[str, Any]:
-    """accuracy, balanced_accuracy, f1 (binary, or macro for more classes), roc_auc when the
-    estimator gives probabilities (None otherwise), and the row count."""
-    import numpy as np
-    from sklearn import metrics
-
-    predicted = estimator.predict(features)
-    classes = np.unique(np.asarray(labels))
-    binary = len(classes) == 2
-    result: dict[str, Any] = {
-        "accuracy": float(metrics.accuracy_score(labels, predicted)),
-        "balanced_accuracy": float(metrics.balanced_accuracy_score(labels, predicted)),
-        "f1": float(metrics.f1_score(labels, predicted, average="binary" if binary else "macro",
-                                     pos_label=classes[-1] if binary else 1, zero_division=0)),
-        "roc_auc": None,
-        "n": int(len(labels)),
-    }
-    if hasattr(estimator, "predict_proba") and len(classes) >= 2:
-        try:
-            probabilities = estimator.predict_proba(features)
-            known = list(getattr(estimator, "classes_", classes))
-            if binary:
-                score = metrics.roc_auc_score(np.asarray(labels) == known[-1], probabilities[:, -1])
-            else:
-                score = metrics.roc_auc_score(labels, probabilities, multi_class="ovr", labels=known)
-            result["roc_auc"] = float(score)
-        except ValueError:
-            pass  # e.g. a class of the held-out rows the model never saw
-    return result
+def _judged(name: str, passed: bool, **fields: Any) -> GateResult:
+    return GateResult(name, GateOutcome.PASSED if passed else GateOutcome.FAILED, **fields)
 
 
 def tested_version(storage: Storage, message: StepMessage) -> int:
@@ -82,23 +69,23 @@ def tested_version(storage: Storage, message: StepMessage) -> int:
     if run is not None and run["plan"] == "app":
         version = registry.resolve(storage, message.model, "production")
         if version is None:
-            raise StopRun("skipped", f"model {message.model} has no production version to test the new code with.")
+            raise StopRun(RunStatus.SKIPPED, f"model {message.model} has no production version to test the new code with.")
         return version
     version = message.payload.get("version")
     if not isinstance(version, int):
-        raise StopRun("failed", "the test step needs the registered version in the message payload.")
+        raise StopRun(RunStatus.FAILED, "the test step needs the registered version in the message payload.")
     return version
 
 
 def run_gates(storage: Storage, settings: Settings, message: StepMessage) -> dict[str, Any]:
-    """The test step: returns {"version", "gates"}; raises StopRun("rejected") when a gate fails."""
+    """The test step: returns {"version", "gates"}; raises StopRun(RunStatus.REJECTED) when a gate fails."""
     version = tested_version(storage, message)
     results = evaluate(storage, settings, message.model, version)
     outputs = {"version": version, "gates": [result.to_dict() for result in results]}
     failed = [result for result in results if not result.passed]
     if failed:
         reasons = "; ".join(f"{result.name}: {result.detail}" for result in failed)
-        raise StopRun("rejected", f"version {version} failed {len(failed)} gate(s): {reasons}", outputs)
+        raise StopRun(RunStatus.REJECTED, f"version {version} failed {len(failed)} gate(s): {reasons}", outputs)
     return outputs
 
 
@@ -108,8 +95,8 @@ def evaluate(storage: Storage, settings: Settings, model: str, version: int) -> 
     try:
         estimator = registry.load_estimator(storage, model, version)
     except Exception as error:
-        return [GateResult("artifact_loads", False, detail=f"{type(error).__name__}: {error}")]
-    results = [GateResult("artifact_loads", True, detail="loaded with trusted types")]
+        return [GateResult("artifact_loads", GateOutcome.FAILED, detail=f"{type(error).__name__}: {error}")]
+    results = [GateResult("artifact_loads", GateOutcome.PASSED, detail="loaded with trusted types")]
     holdout = registry.load_holdout(storage, model, version)
     contract = scoring_contract(estimator, holdout, schema)
     results.append(contract)
@@ -130,13 +117,13 @@ def scoring_contract(estimator, holdout, schema: dict[str, Any]) -> GateResult:
     expected = {f["name"]: f["dtype"] for f in schema["features"]}
     actual = {column: str(holdout[column].dtype) for column in holdout.columns if column != schema["target"]}
     if actual != expected:
-        return GateResult("scoring_contract", False, value=actual, threshold=expected,
+        return GateResult("scoring_contract", GateOutcome.FAILED, value=actual, threshold=expected,
                           detail="held-out columns do not match the training input schema")
     sample = holdout[list(expected)].head(CONTRACT_SAMPLE_ROWS)
     try:
         predicted = np.asarray(estimator.predict(sample))
     except Exception as error:
-        return GateResult("scoring_contract", False, detail=f"predict raised {type(error).__name__}: {error}")
+        return GateResult("scoring_contract", GateOutcome.FAILED, detail=f"predict raised {type(error).__name__}: {error}")
     target_kind = np.dtype(schema["target_dtype"]).kind if schema["target_dtype"] != "object" else "O"
     problems = []
     if predicted.shape != (len(sample),):
@@ -155,8 +142,8 @@ def scoring_contract(estimator, holdout, schema: dict[str, Any]) -> GateResult:
         except Exception as error:
             problems.append(f"predict_proba raised {type(error).__name__}: {error}")
     if problems:
-        return GateResult("scoring_contract", False, value=str(predicted.dtype), detail="; ".join(problems))
-    return GateResult("scoring_contract", True, value=str(predicted.dtype),
+        return GateResult("scoring_contract", GateOutcome.FAILED, value=str(predicted.dtype), detail="; ".join(problems))
+    return GateResult("scoring_contract", GateOutcome.PASSED, value=str(predicted.dtype),
                       detail=f"{len(expected)} features, {len(sample)} sample rows")
 
 
@@ -164,22 +151,26 @@ def quality_gate(storage, settings, model, version, estimator, features, labels)
     metric = settings.quality_metric
     value = quality(estimator, features, labels).get(metric)
     if value is None:
-        return GateResult("quality", False, detail=f"{metric} cannot be computed for this model")
+        return GateResult("quality", GateOutcome.FAILED, detail=f"{metric} cannot be computed for this model")
     production = registry.resolve(storage, model, "production")
     if production is None or production == version:
         why = "no production model to compare with" if production is None else "this version is production"
-        return GateResult("quality", True, value=value, detail=f"{metric} {value:.4f}; {why}")
+        return GateResult("quality", GateOutcome.PASSED, value=value, detail=f"{metric} {value:.4f}; {why}")
     try:
         baseline = quality(registry.load_estimator(storage, model, production), features, labels).get(metric)
     except Exception as error:
-        return GateResult("quality", True, value=value,
-                          detail=f"production version {production} cannot be evaluated ({type(error).__name__}: {error})")
-    threshold = None if baseline is None else baseline - settings.quality_tolerance
-    passed = threshold is None or value >= threshold
-    return GateResult(
-        "quality", passed, value=value, threshold=threshold,
+        baseline, problem = None, f"{type(error).__name__}: {error}"
+    else:
+        problem = f"{metric} cannot be computed for it"
+    if baseline is None:
+        return GateResult("quality", GateOutcome.NOT_EVALUATED, value=value,
+                          detail=f"{metric} {value:.4f}, but production v{production} cannot be scored on these "
+                                 f"rows ({problem}); promote or roll back by hand")
+    threshold = baseline - settings.quality_tolerance
+    return _judged(
+        "quality", value >= threshold, value=value, threshold=threshold,
         detail=f"{metric} {value:.4f} vs production v{production} {baseline:.4f} on the same held-out rows "
-               f"(tolerance {settings.quality_tolerance})" if baseline is not None else f"{metric} {value:.4f}",
+               f"(tolerance {settings.quality_tolerance})",
     )
 
 
@@ -194,7 +185,7 @@ def latency_gate(settings: Settings, estimator, features) -> GateResult:
         estimator.predict(row)
         timings.append((time.perf_counter() - started) * 1000)
     p95 = float(np.percentile(timings, 95))
-    return GateResult("latency", p95 <= settings.latency_budget_ms, value=round(p95, 3),
+    return _judged("latency", p95 <= settings.latency_budget_ms, value=round(p95, 3),
                       threshold=settings.latency_budget_ms,
                       detail=f"p95 single-row predict {p95:.2f} ms over {repetitions} calls")
 
@@ -205,7 +196,7 @@ def integration_gate(spec: str, estimator, holdout) -> GateResult:
         check = getattr(importlib.import_module(module_name), attribute)
         outcome = check(estimator, holdout)
     except Exception as error:
-        return GateResult("integration", False, detail=f"{spec} raised {type(error).__name__}: {error}")
+        return GateResult("integration", GateOutcome.FAILED, detail=f"{spec} raised {type(error).__name__}: {error}")
     if outcome is False:
-        return GateResult("integration", False, detail=f"{spec} returned False")
-    return GateResult("integration", True, detail=f"{spec} passed")
+        return GateResult("integration", GateOutcome.FAILED, detail=f"{spec} returned False")
+    return GateResult("integration", GateOutcome.PASSED, detail=f"{spec} passed")

@@ -19,59 +19,46 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 from shared.platform import names
+from shared.platform.names import check_model_name
 from shared.platform.clock import utcnow
-from shared.platform.errors import BlobNotFound, ConditionFailed
+from shared.platform.errors import BlobNotFound, ConditionFailed, DriftlineError, NotFound, StateConflict
 from shared.platform.storage import Storage
 
 ALIASES = ("candidate", "production", "previous", "canary")
 ARTIFACTS = ("model.skops", "profile.json", "metrics.json", "lineage.json", "schema.json", "holdout.parquet")
 COMMIT_MARKER = "committed.json"
 SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-class UnknownModel(LookupError):
-    """No version of this model was ever committed."""
-
-
-class UnknownVersion(LookupError):
+class UnknownVersion(NotFound):
     """The version does not exist or was never committed."""
 
 
-class NoPrevious(LookupError):
+class NoPrevious(StateConflict):
     """Rollback asked for, but there is no `previous` version to go back to."""
 
 
-class UntrustedArtifact(ValueError):
+class UntrustedArtifact(DriftlineError):
     """The skops file holds types outside the trusted list; it is not loaded."""
 
 
-def check_name(model: str) -> str:
-    if not isinstance(model, str) or not _MODEL_NAME.match(model):
-        raise ValueError(
-            f"model name {model!r} is not valid: use letters, digits, '.', '_' or '-' (at most 100)."
-        )
-    return model
-
-
 def staging_prefix(model: str, run_id: str) -> str:
-    return f"{check_name(model)}/staging/{run_id}/"
+    return f"{check_model_name(model)}/staging/{run_id}/"
 
 
 def version_prefix(model: str, version: int) -> str:
-    return f"{check_name(model)}/{int(version)}/"
+    return f"{check_model_name(model)}/{int(version)}/"
 
 
 def aliases_blob(model: str) -> str:
-    return f"{check_name(model)}/aliases.json"
+    return f"{check_model_name(model)}/aliases.json"
 
 
 def _versions_blob(model: str) -> str:
-    return f"{check_name(model)}/versions.json"
+    return f"{check_model_name(model)}/versions.json"
 
 
 # -- read API (scoring and the look-up HTTP API build on these) ----------------------------------
@@ -79,7 +66,7 @@ def _versions_blob(model: str) -> str:
 
 def versions(storage: Storage, model: str) -> list[dict[str, Any]]:
     """Every committed version's commit record (version, run_id, committed_at, metrics, ...), oldest first."""
-    prefix = f"{check_name(model)}/"
+    prefix = f"{check_model_name(model)}/"
     found = []
     for item in storage.list(names.MODELS, prefix):
         parts = item.name[len(prefix):].split("/")
@@ -383,12 +370,12 @@ def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool
 
 def register_run(storage: Storage, message) -> dict[str, Any]:
     """The register step: the run's staged artifacts become a committed version, marked `candidate`."""
-    from shared.platform.errors import StopRun
+    from shared.chain.states import RunStatus, StopRun
 
     try:
         version = register(storage, message.model, message.run_id)
     except BlobNotFound as error:
-        raise StopRun("failed", f"nothing to register: {error}; the retrain step must stage artifacts first.") from None
+        raise StopRun(RunStatus.FAILED, f"nothing to register: {error}; the retrain step must stage artifacts first.") from None
     move_alias(storage, message.model, "candidate", version, why=message.reason, by="driftline",
                run_id=message.run_id)
     return {"version": version}

@@ -1,4 +1,4 @@
-"""The retrain step: labeled data in, staged model artifacts out.
+"""Training: labeled data in, staged model artifacts out (the retrain step runs it, here or in Azure ML).
 
 1. Read the labeled data: every CSV / CSV.gz / Parquet / JSONL blob under `datalake/labeled/`, or the
    blobs a manifest names (`payload["blobs"]`). Files that cannot be read, or lack the target column,
@@ -30,7 +30,7 @@ from typing import Any
 
 from shared.model import registry
 from shared.platform import names
-from shared.platform.errors import StopRun
+from shared.chain.states import RunStatus, StopRun
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
@@ -80,12 +80,12 @@ def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | Non
 
     if manifest is not None:
         if not isinstance(manifest, list) or not all(isinstance(n, str) for n in manifest):
-            raise StopRun("failed", "payload 'blobs' must be a list of blob names in the datalake container.")
+            raise StopRun(RunStatus.FAILED, "payload 'blobs' must be a list of blob names in the datalake container.")
         listed = []
         for name in manifest:
             etag = storage.etag(names.DATALAKE, name)
             if etag is None:
-                raise StopRun("failed", f"the manifest names datalake/{name}, which does not exist.")
+                raise StopRun(RunStatus.FAILED, f"the manifest names datalake/{name}, which does not exist.")
             listed.append((name, etag))
     else:
         listed = [(item.name, item.etag) for item in storage.list(names.DATALAKE, names.LABELED_PREFIX)
@@ -109,7 +109,7 @@ def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | Non
         data.blobs.append({"name": name, "etag": etag, "rows": int(len(frame))})
     if not frames:
         where = "the manifest's blobs" if manifest is not None else f"datalake/{names.LABELED_PREFIX}"
-        raise StopRun("failed", f"no usable labeled data in {where}: upload files with the "
+        raise StopRun(RunStatus.FAILED, f"no usable labeled data in {where}: upload files with the "
                                 f"{settings.target_column!r} column ({len(data.skipped)} skipped).")
     data.frame = pd.concat(frames, ignore_index=True)
     data.version = data_version([(blob["name"], blob["etag"]) for blob in data.blobs])
@@ -140,7 +140,7 @@ def entry_point(spec: str | None) -> EntryPoint:
         module = importlib.import_module(module_name)
         function = getattr(module, attribute)
     except (ImportError, AttributeError) as error:
-        raise StopRun("failed", f"the training entry point {spec} cannot be loaded: {error}.") from None
+        raise StopRun(RunStatus.FAILED, f"the training entry point {spec} cannot be loaded: {error}.") from None
     try:
         with open(inspect.getsourcefile(module), "rb") as source:
             digest = hashlib.sha256(source.read()).hexdigest()
@@ -176,30 +176,17 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def retrain(storage: Storage, settings: Settings, message: StepMessage) -> dict[str, Any] | None:
-    """The retrain step: the outputs to record on the run, or None when the training was handed to
-    an Azure ML job (DRIFTLINE_TRAINING_COMPUTE=azureml), which completes the step itself."""
-    if settings.training_compute == "azureml":
-        from shared.model import azureml
-
-        azureml.submit(settings, message)
-        return None
-    started = time.perf_counter()
-    data = load_labeled(storage, settings, message.payload.get("blobs"))
-    return train_and_stage(storage, settings, message, data, load_seconds=time.perf_counter() - started)
-
-
 def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, data: LabeledData,
                     *, load_seconds: float = 0.0, compute: str = "local") -> dict[str, Any]:
     import skops.io as sio
 
     from shared.drift import DriftConfig, build_profile
-    from shared.model.gates import quality
+    from shared.model.metrics import quality
 
     target = settings.target_column
     train, holdout = split_holdout(data.frame, settings.holdout_percent)
     if train.empty or holdout.empty or train[target].nunique() < 2:
-        raise StopRun("failed", f"{len(data.frame)} labeled rows are too few to train and hold out "
+        raise StopRun(RunStatus.FAILED, f"{len(data.frame)} labeled rows are too few to train and hold out "
                                 f"{settings.holdout_percent}% (need both classes and both parts non-empty).")
     entry = entry_point(settings.training_entry_point)
     params = {"seed": 0, **settings.training_params, "target_column": target}
@@ -208,15 +195,15 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
     try:
         result = entry.function(train.copy(), dict(params))
     except Exception as error:  # the data scientist's code: a deterministic failure, not retried
-        raise StopRun("failed", f"the training entry point {entry.spec} raised {type(error).__name__}: {error}") from None
+        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} raised {type(error).__name__}: {error}") from None
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-        raise StopRun("failed", f"the training entry point {entry.spec} must return (estimator, metrics dict).")
+        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} must return (estimator, metrics dict).")
     estimator, training_metrics = result
     timings["train_s"] = round(time.perf_counter() - clock, 3)
     try:
         model_bytes = sio.dumps(estimator)
     except Exception as error:
-        raise StopRun("failed", f"the fitted model cannot be saved with skops: {type(error).__name__}: {error}") from None
+        raise StopRun(RunStatus.FAILED, f"the fitted model cannot be saved with skops: {type(error).__name__}: {error}") from None
     features = [column for column in data.frame.columns if column != target]
     clock = time.perf_counter()
     profile = build_profile(data.frame[features], name=f"{message.model}-training",

@@ -1,15 +1,19 @@
 """One Settings and one Storage per process, built on first use and reused by every invocation.
 
 The SDK clients hold connection pools and are thread-safe, so triggers share them. Tests that change
-the environment call `reset()`.
+the environment call `reset()`; tests of the core on `MemoryStorage` install theirs with
+`use_storage(storage)` (kept across `reset()`) and remove it with `use_storage(None)`.
 """
 
 from __future__ import annotations
 
 import functools
 
+from shared.platform import azure_storage
 from shared.platform.settings import Settings, load_settings
 from shared.platform.storage import Storage
+
+_installed: Storage | None = None
 
 
 @functools.cache
@@ -17,11 +21,24 @@ def settings() -> Settings:
     return load_settings()
 
 
-@functools.cache
 def storage() -> Storage:
-    return Storage.connect(settings().storage)
+    """The installed Storage if any, else the account the settings name (connected on first use)."""
+    return _installed if _installed is not None else _connected()
+
+
+@functools.cache
+def _connected() -> Storage:
+    return azure_storage.connect(settings().storage)
+
+
+def use_storage(installed: Storage | None) -> None:
+    """Make `storage()` answer `installed` until this is called again; None goes back to the
+    account the settings name."""
+    global _installed
+    _installed = installed
 
 
 def reset() -> None:
+    """Forget the settings and the connected Storage (an installed one stays)."""
     settings.cache_clear()
-    storage.cache_clear()
+    _connected.cache_clear()

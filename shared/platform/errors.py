@@ -9,7 +9,7 @@ DriftlineError                      root: every error the app raises on purpose
 │   ├── StateConflict       409     valid, but not now: run not waiting, no previous version, ...
 │   ├── PayloadTooLarge     413     body or item count past a limit
 │   └── Unavailable         503     nothing to serve yet
-├── StopRun                         a step ends its run (failed gate, no data): recorded, not retried
+├── StopRun (shared.chain.states)   a step ends its run (failed gate, no data): recorded, not retried
 ├── InvalidMessage                  a queue message that cannot be processed: poisoned with the reason
 ├── SettingsError                   an app setting is missing or malformed: the app does not start
 └── StorageError
@@ -71,17 +71,6 @@ class PayloadTooLarge(UserError):
 
 class Unavailable(UserError):
     status = 503
-
-
-class StopRun(DriftlineError):
-    """Raised by a step's core function when the run must end at this step (a failed gate, no data,
-    a broken training entry point): recorded on the run, not retried by the host."""
-
-    def __init__(self, status: str, reason: str, outputs: dict[str, Any] | None = None):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.outputs = dict(outputs or {})
 
 
 class InvalidMessage(DriftlineError):

@@ -1,7 +1,12 @@
-"""Fixed names of containers and queues, shared by trigger bindings and the core.
+"""Fixed names of containers and queues, shared by trigger bindings and the core, and the rule for
+model names (they become storage paths).
 
 Queue and blob trigger bindings must name these literally, so they are constants, not settings.
 """
+
+import re
+
+from shared.platform.errors import BadRequest
 
 DATALAKE = "datalake"
 MODELS = "models"
@@ -21,5 +26,14 @@ DEPLOY_QUEUE = "deploy"
 NOTIFY_QUEUE = "notify"
 PUSH_QUEUE = "push"
 
-CONTAINERS = (DATALAKE, MODELS, REPORTS, RUNS, HOOKS)
 QUEUES = (RETRAIN_QUEUE, REGISTER_QUEUE, TEST_QUEUE, DEPLOY_QUEUE, NOTIFY_QUEUE, PUSH_QUEUE)
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_model_name(model: object) -> str:
+    """The model name, checked before any storage path is built from it."""
+    if not isinstance(model, str) or not MODEL_NAME.match(model):
+        raise BadRequest(f"model name {str(model)[:40]!r} is not valid: use letters, digits, '.', '_' or '-' "
+                         "(at most 100, starting with a letter or digit).")
+    return model

@@ -1,42 +1,39 @@
-"""A small storage layer over azure-storage-blob and azure-storage-queue.
+"""The storage contract of the core: blobs, queues and JSON documents with optimistic concurrency.
 
 What the rest of the app needs and nothing more:
 - JSON documents with optimistic concurrency: create-if-absent (`if_none_match="*"`) and
   ETag-conditional replace, and `update_json` that retries a read-modify-write on conflicts;
 - blobs written under a staging name and made visible by one commit write (`put_bytes` with a
   condition is atomic per blob; a blob never appears half-written);
-- queue messages base64-encoded, as the Functions host reads and writes them;
+- queue messages as text; a delayed message stays invisible until its delay has passed;
 - containers and queues created on first use.
 
-One `Storage` per process: the SDK clients hold connection pools and are thread-safe.
-The SDK is imported when a Storage is first connected, not when this module is imported, so the
-function app's cold start does not pay for it (bench/cold_start.py measures that).
+`Storage` is the contract: its abstract methods are the blob and queue primitives, and the JSON
+document methods are written once here on top of them. Every implementation guarantees:
+- every write gives the blob a new ETag (also a write of the same bytes), and `put_bytes` returns it;
+- `put_bytes(if_absent=True)` writes only when the blob does not exist, `put_bytes(etag=...)` only
+  when the blob still has that ETag; otherwise it raises ConditionFailed and changes nothing;
+- reads of a missing blob raise BlobNotFound (`exists`, `etag` and `delete` answer instead);
+- `list` yields the blobs whose names start with a prefix, in name order, each with its ETag, size
+  and last-modified time (a timezone-aware datetime);
+- `copy` copies server-side: the target is a new blob with its own ETag, the source is untouched;
+- `send` enqueues text (a dict is sent as compact JSON); one Storage is safe to share between threads.
+
+Two implementations: `shared.platform.azure_storage.AzureStorage` (Azure Storage and Azurite; the
+app's, through `shared.platform.context.storage()`) and `shared.platform.memory_storage.MemoryStorage`
+(in-process, for tests of the core). This module imports nothing but the standard library.
 """
 
 from __future__ import annotations
 
-import io
+import abc
 import json
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from datetime import datetime
+from typing import IO, Any
 
 from shared.platform.errors import BlobNotFound, ConditionFailed
-from shared.platform.settings import StorageConnection
-
-if TYPE_CHECKING:
-    from azure.storage.blob import BlobServiceClient, ContainerClient
-    from azure.storage.queue import QueueClient, QueueServiceClient
-
-# `UseDevelopmentStorage=true` is understood by the Functions host but not by the Python SDK.
-DEVELOPMENT_STORAGE = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
-    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
-    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
-)
 
 
 @dataclass(frozen=True)
@@ -49,102 +46,31 @@ class Document:
 
 @dataclass(frozen=True)
 class BlobItem:
+    """One blob of a listing."""
+
     name: str
     etag: str
     size: int
-    last_modified: Any
+    last_modified: datetime  # timezone-aware
 
 
-def resolve_connection_string(connection_string: str) -> str:
-    if connection_string.replace(" ", "").lower().startswith("usedevelopmentstorage=true"):
-        return DEVELOPMENT_STORAGE
-    return connection_string
-
-
-def service_clients(connection: StorageConnection) -> tuple[BlobServiceClient, QueueServiceClient]:
-    from azure.storage.blob import BlobServiceClient
-    from azure.storage.queue import QueueServiceClient
-
-    if connection.connection_string is not None:
-        cs = resolve_connection_string(connection.connection_string)
-        return BlobServiceClient.from_connection_string(cs), QueueServiceClient.from_connection_string(cs)
-    from azure.identity import DefaultAzureCredential
-
-    credential = DefaultAzureCredential()
-    return (
-        BlobServiceClient(connection.blob_service_uri, credential=credential),
-        QueueServiceClient(connection.queue_service_uri, credential=credential),
-    )
-
-
-class Storage:
-    def __init__(self, blobs: BlobServiceClient, queues: QueueServiceClient):
-        self.blobs = blobs
-        self.queues = queues
-        self._ready: set[str] = set()
-        self._lock = threading.Lock()
-
-    @classmethod
-    def connect(cls, connection: StorageConnection) -> "Storage":
-        return cls(*service_clients(connection))
-
-    # -- containers and queues, created on first use -------------------------------------------
-
-    def container(self, name: str) -> ContainerClient:
-        from azure.core.exceptions import ResourceExistsError
-
-        client = self.blobs.get_container_client(name)
-        key = f"container:{name}"
-        if key not in self._ready:
-            try:
-                client.create_container()
-            except ResourceExistsError:
-                pass
-            with self._lock:
-                self._ready.add(key)
-        return client
-
-    def queue(self, name: str) -> QueueClient:
-        from azure.core.exceptions import ResourceExistsError
-        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
-
-        client = self.queues.get_queue_client(
-            name,
-            message_encode_policy=TextBase64EncodePolicy(),
-            message_decode_policy=TextBase64DecodePolicy(),
-        )
-        key = f"queue:{name}"
-        if key not in self._ready:
-            try:
-                client.create_queue()
-            except ResourceExistsError:
-                pass
-            with self._lock:
-                self._ready.add(key)
-        return client
+class Storage(abc.ABC):
+    """Blobs in containers, messages on queues, JSON documents; see the module docstring for the
+    guarantees every implementation keeps."""
 
     # -- blobs --------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def get_bytes(self, container: str, name: str) -> tuple[bytes, str]:
         """The blob's content and ETag; raises BlobNotFound."""
-        from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            downloader = self.container(container).get_blob_client(name).download_blob()
-        except ResourceNotFoundError:
-            raise BlobNotFound(f"{container}/{name}") from None
-        return downloader.readall(), downloader.properties.etag
-
+    @abc.abstractmethod
     def open_stream(self, container: str, name: str) -> IO[bytes]:
-        """A read-only file-like object streaming the blob in chunks (never loads it whole)."""
-        from azure.core.exceptions import ResourceNotFoundError
+        """A read-only file-like object over the blob's content; raises BlobNotFound.
 
-        try:
-            downloader = self.container(container).get_blob_client(name).download_blob()
-        except ResourceNotFoundError:
-            raise BlobNotFound(f"{container}/{name}") from None
-        return io.BufferedReader(_DownloadReader(downloader), buffer_size=4 * 1024 * 1024)
+        Azure streams it in chunks (never loads it whole), so multi-GB files can be read."""
 
+    @abc.abstractmethod
     def put_bytes(
         self,
         container: str,
@@ -160,53 +86,42 @@ class Storage:
 
         Returns the new ETag; raises ConditionFailed when the condition fails.
         """
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-        from azure.storage.blob import ContentSettings
 
-        kwargs: dict[str, Any] = {"overwrite": True, "metadata": metadata}
-        if content_type:
-            kwargs["content_settings"] = ContentSettings(content_type=content_type)
-        if if_absent:
-            kwargs["overwrite"] = False  # the SDK sends If-None-Match: *
-        elif etag is not None:
-            kwargs.update(etag=etag, match_condition=MatchConditions.IfNotModified)
-        try:
-            result = self.container(container).get_blob_client(name).upload_blob(data, **kwargs)
-        except (ResourceExistsError, ResourceModifiedError) as error:
-            raise ConditionFailed(f"{container}/{name}: {error.reason or 'condition not met'}") from None
-        return result["etag"]
-
+    @abc.abstractmethod
     def exists(self, container: str, name: str) -> bool:
-        return self.container(container).get_blob_client(name).exists()
+        """Whether the blob exists."""
 
+    @abc.abstractmethod
     def etag(self, container: str, name: str) -> str | None:
-        """The blob's current ETag (one HEAD request), or None when absent."""
-        from azure.core.exceptions import ResourceNotFoundError
+        """The blob's current ETag (one HEAD request on Azure), or None when absent."""
 
-        try:
-            return self.container(container).get_blob_client(name).get_blob_properties().etag
-        except ResourceNotFoundError:
-            return None
-
+    @abc.abstractmethod
     def list(self, container: str, prefix: str = "") -> Iterator[BlobItem]:
-        for blob in self.container(container).list_blobs(name_starts_with=prefix):
-            yield BlobItem(blob.name, blob.etag, blob.size, blob.last_modified)
+        """The blobs whose names start with `prefix`, in name order."""
 
+    @abc.abstractmethod
     def copy(self, container: str, source: str, target: str, *, target_container: str | None = None) -> None:
-        """Server-side copy within the account (used to quarantine files without touching them)."""
-        source_url = self.container(container).get_blob_client(source).url
-        destination = self.container(target_container or container).get_blob_client(target)
-        destination.start_copy_from_url(source_url, requires_sync=True)
+        """Server-side copy within the account (used to quarantine files without touching them);
+        raises BlobNotFound when the source does not exist."""
 
+    @abc.abstractmethod
     def delete(self, container: str, name: str) -> bool:
-        from azure.core.exceptions import ResourceNotFoundError
+        """Delete the blob; False when it did not exist."""
 
-        try:
-            self.container(container).get_blob_client(name).delete_blob()
-        except ResourceNotFoundError:
-            return False
-        return True
+    # -- queues -------------------------------------------------------------------------------
+
+    def send(self, queue: str, message: str | bytes | dict, *, delay_seconds: int | None = None) -> None:
+        """Enqueue a message: text as is, bytes as UTF-8 text, a dict as compact JSON. With
+        `delay_seconds` the message becomes visible to receivers only after that delay."""
+        if isinstance(message, dict):
+            message = json.dumps(message, separators=(",", ":"))
+        elif isinstance(message, bytes):
+            message = message.decode("utf-8")
+        self.send_text(queue, message, delay_seconds=delay_seconds)
+
+    @abc.abstractmethod
+    def send_text(self, queue: str, text: str, *, delay_seconds: int | None = None) -> None:
+        """Enqueue one text message, invisible for `delay_seconds` when given."""
 
     # -- JSON documents with optimistic concurrency -----------------------------------------
 
@@ -262,32 +177,6 @@ class Storage:
                 continue
             return new_value
         raise ConditionFailed(f"{container}/{name}: still contended after {attempts} attempts")
-
-    # -- queues -----------------------------------------------------------------------------
-
-    def send(self, queue: str, message: str | bytes | dict, *, delay_seconds: int | None = None) -> None:
-        """Enqueue a message, base64-encoded like the Functions host's queue output binding."""
-        if isinstance(message, dict):
-            message = json.dumps(message, separators=(",", ":"))
-        elif isinstance(message, bytes):
-            message = message.decode("utf-8")
-        self.queue(queue).send_message(message, visibility_timeout=delay_seconds)
-
-
-class _DownloadReader(io.RawIOBase):
-    """Adapts the SDK's chunked downloader to the file protocol that pyarrow and csv readers use."""
-
-    def __init__(self, downloader):
-        self._downloader = downloader
-        self.name = downloader.name
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._downloader.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _dump(value: Any) -> bytes:

@@ -29,21 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.platform import names
-from shared.serving.scoring import BadInput, RequestError
+from shared.platform.errors import BadRequest, NotFound, StateConflict
 from shared.serving.scoring_log import LogRef, ScoredRequest
 
 if TYPE_CHECKING:
     from shared.serving.scoring import Scorer
 
 FEEDBACK_PREFIX = f"{names.LABELED_PREFIX}feedback/"
-
-
-class UnknownRequest(RequestError):
-    status = 404
-
-
-class LabelConflict(RequestError):
-    status = 409
 
 
 @dataclass(frozen=True)
@@ -60,36 +52,36 @@ def parse_body(body: Any) -> list[Labels]:
     items = body.get("feedback") if isinstance(body, dict) and "feedback" in body else body
     items = items if isinstance(items, list) else [items]
     if not items:
-        raise BadInput("the body holds no feedback: send {'request_id', 'labels'} or a list of them.")
+        raise BadRequest("the body holds no feedback: send {'request_id', 'labels'} or a list of them.")
     grouped: dict[str, Labels] = {}
     for position, item in enumerate(items):
         where = f"feedback item {position}" if len(items) > 1 else "the body"
         if not isinstance(item, dict):
-            raise BadInput(f"{where} must be an object with request_id and labels (or index and label).")
+            raise BadRequest(f"{where} must be an object with request_id and labels (or index and label).")
         request_id = item.get("request_id")
         ref = LogRef.parse(request_id) if isinstance(request_id, str) else None
         if ref is None:
             shown = json.dumps(request_id)[:80]
-            raise BadInput(
+            raise BadRequest(
                 f"{where}: request_id {shown} is not an id /api/score issued (r-<YYYYMMDDHH>-<instance>-<seq>-<n>); "
                 "send the 'request_id' of the score answer, not your own 'client_request_id'."
             )
         if "labels" in item:
             labels = item["labels"]
             if not isinstance(labels, list) or not labels:
-                raise BadInput(f"{where}: labels must be a non-empty list, one label per scored record.")
+                raise BadRequest(f"{where}: labels must be a non-empty list, one label per scored record.")
             new = Labels(request_id, ref, {i: _label(l, where, i) for i, l in enumerate(labels)}, whole=True)
         elif "label" in item:
             index = item.get("index")
             if type(index) is not int or index < 0:
-                raise BadInput(f"{where}: index must be the record's position (an integer from 0).")
+                raise BadRequest(f"{where}: index must be the record's position (an integer from 0).")
             new = Labels(request_id, ref, {index: _label(item["label"], where, index)}, whole=False)
         else:
-            raise BadInput(f"{where}: give 'labels' (a list) or 'index' and 'label'.")
+            raise BadRequest(f"{where}: give 'labels' (a list) or 'index' and 'label'.")
         before = grouped.get(request_id)
         if before is not None:
             if before.whole or new.whole or set(before.by_index) & set(new.by_index):
-                raise BadInput(f"{where}: request {request_id} is labeled twice in one call.")
+                raise BadRequest(f"{where}: request {request_id} is labeled twice in one call.")
             new = Labels(request_id, ref, {**before.by_index, **new.by_index}, whole=False)
         grouped[request_id] = new
     return list(grouped.values())
@@ -97,7 +89,7 @@ def parse_body(body: Any) -> list[Labels]:
 
 def _label(value: Any, where: str, index: int) -> Any:
     if value is None or isinstance(value, (dict, list)):
-        raise BadInput(f"{where}: label {index} must be a number, string or boolean, got {json.dumps(value)}.")
+        raise BadRequest(f"{where}: label {index} must be a number, string or boolean, got {json.dumps(value)}.")
     return value
 
 
@@ -112,12 +104,12 @@ def record(scorer: "Scorer", body: Any) -> dict[str, Any]:
     for labels, scored in plan:
         count = len(scored.records)
         if labels.whole and len(labels.by_index) != count:
-            raise BadInput(
+            raise BadRequest(
                 f"request {labels.request_id} scored {count} records but {len(labels.by_index)} labels were given."
             )
         outside = [i for i in labels.by_index if i >= count]
         if outside:
-            raise BadInput(f"request {labels.request_id} has records 0..{count - 1}; index {outside[0]} is not one of them.")
+            raise BadRequest(f"request {labels.request_id} has records 0..{count - 1}; index {outside[0]} is not one of them.")
     results = [_write(scorer, model, scorer.target_column, labels, scored) for labels, scored in plan]
     return {"model": model, "results": results, "written": sum(r["status"] == "recorded" for r in results)}
 
@@ -133,14 +125,14 @@ def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
     try:
         data = scorer.storage.get_bytes(names.DATALAKE, labels.ref.blob(model))[0]
     except BlobNotFound:
-        raise UnknownRequest(
+        raise NotFound(
             f"request {request_id} of model {model} is not in the scoring log yet: its batch is written a few "
             "seconds after scoring, so retry in a few seconds (an id never issued stays unknown)."
         ) from None
     lines = [json.loads(line) for line in data.decode("utf-8").splitlines() if f'"request_id":"{request_id}"' in line]
     lines = [line for line in lines if line.get("request_id") == request_id]
     if not lines:
-        raise UnknownRequest(f"request id {request_id} is unknown for model {model}: its batch holds no such request.")
+        raise NotFound(f"request id {request_id} is unknown for model {model}: its batch holds no such request.")
     return ScoredRequest.from_lines(model, lines)
 
 
@@ -159,7 +151,7 @@ def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: Sc
     except ConditionFailed:
         existing = scorer.storage.get_bytes(names.DATALAKE, name)[0]
         if existing != body:
-            raise LabelConflict(
+            raise StateConflict(
                 f"request {labels.request_id} was already labeled differently ({result['blob']}); "
                 "labels are training data and are not overwritten."
             ) from None

@@ -5,21 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.serving.scoring import RequestError
+from shared.chain.states import step_status
+from shared.platform.errors import NotFound
+from shared.platform.names import check_model_name
 
 if TYPE_CHECKING:
     from shared.platform.storage import Storage
-
-
-class NotFound(RequestError):
-    status = 404
 
 
 def model_overview(storage: "Storage", model: str) -> dict[str, Any]:
     """Every committed version with its metrics, the aliases, and the alias history (newest first)."""
     from shared.model import registry
 
-    _check_name(model)
+    check_model_name(model)
     versions = registry.versions(storage, model)
     document, _ = registry.aliases(storage, model)
     if not versions and not document["aliases"]:
@@ -51,7 +49,7 @@ def serving_lineage(storage: "Storage", model: str) -> dict[str, Any]:
     blobs), params, metrics, run id and trigger, with a link to the run's timeline."""
     from shared.model import registry
 
-    _check_name(model)
+    check_model_name(model)
     document, _ = registry.aliases(storage, model)
     table = document["aliases"]
     production = table.get("production")
@@ -89,9 +87,7 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
     """A run's steps in plan order (status, start, finish, duration, attempts, reason) and its events."""
     from shared.chain import runs
 
-    if not isinstance(run_id, str) or not run_id.isalnum() or len(run_id) > 64:
-        raise NotFound(f"run {run_id} is unknown: run ids are letters and digits, as the API returns them.")
-    run = runs.get_run(storage, run_id)
+    run = runs.get_run(storage, runs.check_run_id(run_id))
     if run is None:
         raise NotFound(f"run {run_id} is unknown: check the id (runs are kept for the retention period).")
     recorded = run.get("steps", {})
@@ -101,7 +97,7 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
         step = recorded.get(name, {})
         steps.append({
             "step": name,
-            "status": step.get("status", "pending"),
+            "status": step_status(step),
             "started": step.get("started"),
             "finished": step.get("finished"),
             "duration_s": step.get("duration_s"),
@@ -121,12 +117,3 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
         "steps": steps,
         "events": run.get("events", []),
     }
-
-
-def _check_name(model: str) -> None:
-    from shared.model import registry
-
-    try:
-        registry.check_name(model)
-    except ValueError as error:
-        raise NotFound(str(error)) from None

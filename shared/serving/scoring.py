@@ -24,7 +24,7 @@ context without breaking the model. A violation is a 400 naming the record index
 
 Canary counters (requests, errors, summed latency; feedback counts come from `shared/serving/feedback.py`)
 are recorded for every version that serves while a canary exists, so the canary can be compared with
-production. They are summed in memory and added to `canary-stats.json` by `deploy.record_canary_outcome`
+production. They are summed in memory and added to `canary-stats.json` by `canary.record_canary_outcome`
 every `canary_flush_requests` requests (DRIFTLINE_CANARY_FLUSH_REQUESTS, default 50), on the periodic
 tick and at exit: one ETag write per flush, none per request.
 """
@@ -43,6 +43,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from shared.platform import names
+from shared.platform.errors import BadRequest, Unavailable, UserError
 from shared.serving.scoring_log import ScoredRequest, ScoringLog
 
 if TYPE_CHECKING:
@@ -56,25 +57,10 @@ MAX_RECORDS = 10_000
 NUMERIC_KINDS = ("number", "integer")
 
 
-class RequestError(Exception):
-    """A request the API answers with an error status; the message says what was wrong and what to do."""
+class ModelFailure(UserError):
+    """The serving model raised on valid input: a fault of the model, answered 500 with its message
+    (and logged with the traceback)."""
 
-    status = 400
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class BadInput(RequestError):
-    status = 400
-
-
-class NoModel(RequestError):
-    status = 503
-
-
-class ModelFailure(RequestError):
     status = 500
 
 
@@ -111,7 +97,7 @@ def _show(value: Any) -> str:
 def _coerce(feature: Feature, value: Any, index: int) -> Any:
     kind = feature.kind
     if value is None:
-        raise BadInput(f"record {index}: field '{feature.name}' is null; send a value (missing values are not accepted).")
+        raise BadRequest(f"record {index}: field '{feature.name}' is null; send a value (missing values are not accepted).")
     if kind in NUMERIC_KINDS:
         number = value if type(value) in (int, float) else None
         if number is None and isinstance(value, str):
@@ -120,32 +106,32 @@ def _coerce(feature: Feature, value: Any, index: int) -> Any:
             except ValueError:
                 pass
         if number is None or not math.isfinite(number):
-            raise BadInput(f"record {index}: field '{feature.name}' must be a finite number, got {_show(value)}.")
+            raise BadRequest(f"record {index}: field '{feature.name}' must be a finite number, got {_show(value)}.")
         if kind == "integer":
             if float(number) != int(number):
-                raise BadInput(f"record {index}: field '{feature.name}' must be an integer, got {_show(value)}.")
+                raise BadRequest(f"record {index}: field '{feature.name}' must be an integer, got {_show(value)}.")
             return int(number)
         return float(number)
     if kind == "boolean":
         if type(value) is not bool:
-            raise BadInput(f"record {index}: field '{feature.name}' must be true or false, got {_show(value)}.")
+            raise BadRequest(f"record {index}: field '{feature.name}' must be true or false, got {_show(value)}.")
         return value
     if isinstance(value, (dict, list)):
-        raise BadInput(f"record {index}: field '{feature.name}' must be text, got {_show(value)}.")
+        raise BadRequest(f"record {index}: field '{feature.name}' must be text, got {_show(value)}.")
     return value if isinstance(value, str) else str(value)
 
 
 def validate(features: tuple[Feature, ...], records: list[Any]) -> list[dict[str, Any]]:
-    """The records reduced to the schema's features with coerced values; raises BadInput naming the
+    """The records reduced to the schema's features with coerced values; raises BadRequest naming the
     record index and field of the first problem."""
     rows = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
-            raise BadInput(f"record {index} must be a JSON object of feature values, got {type(record).__name__}.")
+            raise BadRequest(f"record {index} must be a JSON object of feature values, got {type(record).__name__}.")
         row = {}
         for feature in features:
             if feature.name not in record:
-                raise BadInput(f"record {index}: field '{feature.name}' is missing.")
+                raise BadRequest(f"record {index}: field '{feature.name}' is missing.")
             row[feature.name] = _coerce(feature, record[feature.name], index)
         rows.append(row)
     return rows
@@ -158,15 +144,15 @@ def parse_body(body: Any) -> tuple[list[Any], str | None]:
     elif isinstance(body, dict):
         records, request_id = body.get("records"), body.get("request_id")
         if records is None:
-            raise BadInput("the body needs 'records': a list of objects, one per row to score.")
+            raise BadRequest("the body needs 'records': a list of objects, one per row to score.")
     else:
-        raise BadInput("the body must be a JSON object with 'records', or a JSON list of records.")
+        raise BadRequest("the body must be a JSON object with 'records', or a JSON list of records.")
     if not isinstance(records, list) or not records:
-        raise BadInput("'records' must be a non-empty list of objects.")
+        raise BadRequest("'records' must be a non-empty list of objects.")
     if len(records) > MAX_RECORDS:
-        raise BadInput(f"at most {MAX_RECORDS} records per request; got {len(records)}: split the request.")
+        raise BadRequest(f"at most {MAX_RECORDS} records per request; got {len(records)}: split the request.")
     if request_id is not None and (not isinstance(request_id, str) or not REQUEST_ID.match(request_id)):
-        raise BadInput(
+        raise BadRequest(
             "request_id must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit."
         )
     return records, request_id
@@ -324,11 +310,11 @@ class CanaryTally:
 
     def write(self, taken: dict[tuple[str, int], _Counts]) -> None:
         """Add counts taken out to the registry's counters; counts that fail go back for the next flush."""
-        from shared.model import deploy
+        from shared.model import canary
 
         for (model, version), counts in taken.items():
             try:
-                deploy.record_canary_outcome(self.storage, model, version, **vars(counts))
+                canary.record_canary_outcome(self.storage, model, version, **vars(counts))
                 self.flushes += 1
             except Exception:
                 log.exception("canary counters for %s v%s not recorded; kept for the next flush", model, version)
@@ -408,7 +394,7 @@ class Scorer:
         aliases = self.cache.aliases(model)
         table = aliases.get("aliases", {})
         if table.get("production") is None:
-            raise NoModel(f"model {model} has no production version yet: train and deploy one, then retry.")
+            raise Unavailable(f"model {model} has no production version yet: train and deploy one, then retry.")
         from shared.model import deploy
 
         version = deploy.route(model, request_key or client_request_id or uuid.uuid4().hex, aliases)
@@ -416,7 +402,7 @@ class Scorer:
         alias = "canary" if canary is not None and int(canary["version"]) == version else "production"
         try:
             result, rows = self._predict(model, version, alias, records)
-        except RequestError:
+        except UserError:
             raise
         except Exception as error:
             if canary is not None:

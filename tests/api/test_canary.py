@@ -6,6 +6,7 @@ import pytest
 from api_helpers import payload, point, register_version, rows
 
 from shared.model import deploy
+from shared.model.canary import canary_stats
 from shared.serving import scoring
 
 
@@ -52,11 +53,11 @@ def test_counters_are_flushed_in_batches_not_per_request(call, canary, storage, 
     scorer = scoring.instance()
     scorer.log.wait()  # the 4th request handed one flush to the background writer
     assert scorer.canary.flushes in (1, 2)  # one ETag write per version that served, not six
-    counted = deploy.canary_stats(storage, model_name)["versions"]
+    counted = canary_stats(storage, model_name)["versions"]
     assert sum(v["requests"] for v in counted.values()) == 4
 
     scorer.flush()
-    counted = deploy.canary_stats(storage, model_name)["versions"]
+    counted = canary_stats(storage, model_name)["versions"]
     assert sum(v["requests"] for v in counted.values()) == 6
     assert all(v["errors"] == 0 and v["latency_ms_sum"] > 0 for v in counted.values())
 
@@ -73,5 +74,5 @@ def test_feedback_on_requests_served_during_a_canary_counts_correct_and_total(ca
     feedback = call("feedback", method="POST", body={"request_id": answer["request_id"], "labels": labels})
     assert feedback.status_code == 201
     scoring.instance().flush()
-    stats = deploy.canary_stats(storage, model_name)["versions"]["2"]
+    stats = canary_stats(storage, model_name)["versions"]["2"]
     assert (stats["feedback_correct"], stats["feedback_total"]) == (2, 3)

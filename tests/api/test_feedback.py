@@ -11,7 +11,8 @@ from api_helpers import FEATURES, payload, point, register_version, rows
 
 from shared.platform import context, names
 from shared.serving import scoring
-from shared.serving.feedback import FEEDBACK_PREFIX, UnknownRequest, record
+from shared.platform.errors import NotFound
+from shared.serving.feedback import FEEDBACK_PREFIX, record
 from shared.serving.scoring_log import LogRef, log_prefix
 
 RID = "<the scored request id>"
@@ -144,7 +145,7 @@ def test_another_instance_joins_once_the_batch_is_written(call, production, stor
     rid = payload(call("score", method="POST", body={"records": rows(trained[0], 2)}))["request_id"]
     other = scoring.Scorer.create(context.storage(), context.settings())
     try:
-        with pytest.raises(UnknownRequest, match="retry in a few seconds"):
+        with pytest.raises(NotFound, match="retry in a few seconds"):
             record(other, {"request_id": rid, "labels": [1, 0]})
         scoring.instance().flush()
         result = record(other, {"request_id": rid, "labels": [1, 0]})

@@ -48,7 +48,7 @@ def test_unknown_model_and_model_without_production_are_404(call, api_env, stora
     status, body = get(call, "model_overview", name=model_name)
     assert status == 404 and model_name in body["error"]
     assert get(call, "model_lineage", name=model_name)[0] == 404
-    assert get(call, "model_overview", name="../etc")[0] == 404
+    assert get(call, "model_overview", name="../etc")[0] == 400
 
     register_version(storage, model_name, trained[0], run_id="run0001")
     status, body = get(call, "model_lineage", name=model_name)

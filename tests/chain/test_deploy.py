@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from shared.model import deploy, registry
+from shared.model import canary, deploy, registry
 from shared.platform import context, names
 
 
@@ -67,10 +67,10 @@ def canary_run(chain, quick_retrain) -> int:
 def test_canary_with_errors_is_rolled_back_automatically(chain, quick_retrain):
     version = canary_run(chain, quick_retrain)
     settings = context.settings()
-    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=10, errors=5)
-    assert deploy.evaluate_canary(chain.storage, settings, chain.model).action == "wait"
-    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=40, errors=0, latency_ms_sum=400)
-    decision = deploy.evaluate_canary(chain.storage, settings, chain.model)
+    canary.record_canary_outcome(chain.storage, chain.model, version, requests=10, errors=5)
+    assert canary.evaluate_canary(chain.storage, settings, chain.model).action == "wait"
+    canary.record_canary_outcome(chain.storage, chain.model, version, requests=40, errors=0, latency_ms_sum=400)
+    decision = canary.evaluate_canary(chain.storage, settings, chain.model)
     assert decision.action == "rollback" and "error rate 0.100" in decision.reason
     table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
     assert "canary" not in table and table["production"]["version"] == 1
@@ -79,20 +79,20 @@ def test_canary_with_errors_is_rolled_back_automatically(chain, quick_retrain):
 
 def test_healthy_canary_is_promoted(chain, quick_retrain):
     version = canary_run(chain, quick_retrain)
-    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=60, errors=1, latency_ms_sum=600,
+    canary.record_canary_outcome(chain.storage, chain.model, version, requests=60, errors=1, latency_ms_sum=600,
                                  feedback_correct=25, feedback_total=30)
-    deploy.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
-    decision = deploy.evaluate_canary(chain.storage, context.settings(), chain.model)
+    canary.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
+    decision = canary.evaluate_canary(chain.storage, context.settings(), chain.model)
     assert decision.action == "promote"
     table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
     assert table["production"]["version"] == 2 and table["previous"]["version"] == 1 and "canary" not in table
-    assert deploy.evaluate_canary(chain.storage, context.settings(), chain.model).action == "none"
+    assert canary.evaluate_canary(chain.storage, context.settings(), chain.model).action == "none"
 
 
 def test_canary_with_worse_feedback_is_rolled_back(chain, quick_retrain):
     version = canary_run(chain, quick_retrain)
-    deploy.record_canary_outcome(chain.storage, chain.model, version, requests=60, feedback_correct=10,
+    canary.record_canary_outcome(chain.storage, chain.model, version, requests=60, feedback_correct=10,
                                  feedback_total=30)
-    deploy.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
-    decision = deploy.evaluate_canary(chain.storage, context.settings(), chain.model)
+    canary.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
+    decision = canary.evaluate_canary(chain.storage, context.settings(), chain.model)
     assert decision.action == "rollback" and "feedback accuracy" in decision.reason

@@ -10,6 +10,7 @@ import skops.io as sio
 
 from shared.model import registry
 from shared.platform import names
+from shared.platform.errors import BadRequest
 
 
 def test_concurrent_registrations_get_distinct_versions_and_a_run_keeps_its_number(storage, unique):
@@ -99,5 +100,5 @@ def test_untrusted_types_are_refused(trained_files):
 
 
 def test_model_names_are_checked():
-    with pytest.raises(ValueError, match="not valid"):
+    with pytest.raises(BadRequest, match="not valid"):
         registry.staging_prefix("../etc", "r")

@@ -11,7 +11,7 @@ from event_data import FEATURES, frame
 from event_helpers import messages_for, runs_of
 
 from shared.chain import approvals, runs
-from shared.jobs import maintenance
+from shared.jobs import retention, scheduled, sweeper
 from shared.platform import context, names
 from shared.platform.messages import StepMessage
 
@@ -48,8 +48,8 @@ def test_scheduled_retrain_starts_one_run_per_slot(storage, functions, env, mode
     assert run["plan"] == "full" and run["trigger"]["kind"] == "timer"
     assert len(messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])) == 1
     now = datetime(2026, 3, 1, 3, 0, 30, tzinfo=timezone.utc)
-    first = maintenance.scheduled_retrain(context.storage(), context.settings(), now)
-    again = maintenance.scheduled_retrain(context.storage(), context.settings(), now + timedelta(seconds=20))
+    first = scheduled.scheduled_retrain(context.storage(), context.settings(), now)
+    again = scheduled.scheduled_retrain(context.storage(), context.settings(), now + timedelta(seconds=20))
     assert (first.action, again.action) == ("started", "nothing") and first.run_ids == again.run_ids
 
 
@@ -73,8 +73,8 @@ def test_scheduled_drift_reads_only_the_window(storage, env, model_name, product
     write_log(storage, model_name, now - timedelta(hours=5), frame(500, seed=41, shift=3.0), 2)
     inside = [write_log(storage, model_name, now - timedelta(minutes=m), frame(800, seed=42 + m), 3 + m)
               for m in (0, 90)]
-    assert maintenance.scoring_log_blobs(context.storage(), model_name, now - timedelta(hours=2), now) == sorted(inside)
-    outcome = maintenance.scheduled_drift(context.storage(), context.settings(), now)
+    assert scheduled.scoring_log_blobs(context.storage(), model_name, now - timedelta(hours=2), now) == sorted(inside)
+    outcome = scheduled.scheduled_drift(context.storage(), context.settings(), now)
     assert outcome.action == "checked" and "1600 logged rows" in outcome.detail
     assert runs_of(storage, model_name) == []
 
@@ -82,7 +82,7 @@ def test_scheduled_drift_reads_only_the_window(storage, env, model_name, product
 def test_scheduled_drift_without_production_or_log(storage, env, model_name):
     env(DRIFTLINE_SCHEDULED_DRIFT="true")
     now = datetime.now(timezone.utc)
-    assert "no production model" in maintenance.scheduled_drift(context.storage(), context.settings(), now).detail
+    assert "no production model" in scheduled.scheduled_drift(context.storage(), context.settings(), now).detail
 
 
 def start_stuck(storage, model_name: str, unique: str) -> tuple[str, StepMessage]:
@@ -98,16 +98,16 @@ def test_sweeper_resends_a_stuck_step_then_fails_it(storage, env, model_name, un
     env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10", DRIFTLINE_STEP_MAX_RETRIES="2")
     run_id, message = start_stuck(storage, model_name, unique)
     now = datetime.now(timezone.utc)
-    assert maintenance.sweep(context.storage(), context.settings(), now).run_ids == ()  # not stuck yet
+    assert sweeper.sweep(context.storage(), context.settings(), now).run_ids == ()  # not stuck yet
     for attempt in (2, 3):
         now += timedelta(minutes=11)
-        outcome = maintenance.sweep(context.storage(), context.settings(), now)
+        outcome = sweeper.sweep(context.storage(), context.settings(), now)
         assert run_id in outcome.run_ids
         resent = [m for m in messages_for(storage, names.RETRAIN_QUEUE, run_id) if m["attempt"] == attempt]
         assert len(resent) == 1 and resent[0]["step"] == "retrain" and resent[0]["payload"] == {"note": unique}
         assert runs.get_run(storage, run_id)["status"] == "running"
     now += timedelta(minutes=11)
-    maintenance.sweep(context.storage(), context.settings(), now)
+    sweeper.sweep(context.storage(), context.settings(), now)
     run = runs.get_run(storage, run_id)
     assert run["status"] == "failed" and run["steps"]["retrain"]["status"] == "failed"
     assert "running for more than 10 min after 2 resends" in run["events"][-1]["detail"]
@@ -127,14 +127,14 @@ def test_sweep_timer_expires_approvals(storage, functions, env, model_name, uniq
 
 
 def test_sweep_timer_judges_the_canary(storage, functions, env, model_name, production):
-    from shared.model import deploy, registry
+    from shared.model import canary, registry
 
     env(DRIFTLINE_CANARY_MIN_REQUESTS="10", DRIFTLINE_CANARY_MAX_ERROR_RATE="0.05")
     registry.move_alias(storage, model_name, "canary", production, why="test", by="test", percent=20)
-    deploy.record_canary_outcome(storage, model_name, production, requests=9, errors=0, latency_ms_sum=9.0)
+    canary.record_canary_outcome(storage, model_name, production, requests=9, errors=0, latency_ms_sum=9.0)
     fire(functions, "timer_sweep")
     assert registry.resolve(storage, model_name, "canary") == production  # 9 of 10 requests: wait
-    deploy.record_canary_outcome(storage, model_name, production, requests=11, errors=5, latency_ms_sum=11.0)
+    canary.record_canary_outcome(storage, model_name, production, requests=11, errors=5, latency_ms_sum=11.0)
     fire(functions, "timer_sweep")
     assert registry.resolve(storage, model_name, "canary") is None
     history = registry.aliases(storage, model_name)[0]["history"]
@@ -144,8 +144,8 @@ def test_sweep_timer_judges_the_canary(storage, functions, env, model_name, prod
 def test_sweeper_and_cleanup_can_be_switched_off(storage, env):
     env(DRIFTLINE_SWEEP_ENABLED="false", DRIFTLINE_CLEANUP_ENABLED="false")
     far = datetime.now(timezone.utc) + timedelta(days=3650)
-    assert maintenance.sweep(context.storage(), context.settings(), far).action == "disabled"
-    assert maintenance.cleanup(context.storage(), context.settings(), far).action == "disabled"
+    assert sweeper.sweep(context.storage(), context.settings(), far).action == "disabled"
+    assert retention.cleanup(context.storage(), context.settings(), far).action == "disabled"
 
 
 def test_cleanup_deletes_only_what_is_older_than_retention(storage, functions, env, model_name):
@@ -158,7 +158,7 @@ def test_cleanup_deletes_only_what_is_older_than_retention(storage, functions, e
     fire(functions, "timer_cleanup")  # everything is fresh: nothing goes
     assert storage.exists(names.DATALAKE, log) and storage.exists(names.REPORTS, report)
     later = datetime.now(timezone.utc) + timedelta(days=8)
-    outcome = maintenance.cleanup(context.storage(), context.settings(), later)
+    outcome = retention.cleanup(context.storage(), context.settings(), later)
     assert outcome.action == "cleaned"
     assert not storage.exists(names.DATALAKE, log) and not storage.exists(names.REPORTS, report)
     assert storage.exists(names.DATALAKE, kept)
@@ -170,7 +170,7 @@ def test_sweeper_resends_a_first_message_that_was_lost(storage, env, model_name,
                                reason="test", run_id=f"lost-{unique}")
     storage.queue(names.TEST_QUEUE).clear_messages()  # the worker died right after the record was written
     later = datetime.now(timezone.utc) + timedelta(minutes=11)
-    assert run_id in maintenance.sweep(context.storage(), context.settings(), later).run_ids
+    assert run_id in sweeper.sweep(context.storage(), context.settings(), later).run_ids
     [message] = messages_for(storage, names.TEST_QUEUE, run_id)
     assert message["step"] == "test" and message["attempt"] == 2
     begun = runs.begin_step(storage, StepMessage.from_json(json.dumps(message)))
@@ -182,10 +182,10 @@ def test_sweeper_skips_runs_whose_ci_result_never_came(storage, env, model_name,
     run_id, _ = runs.start_run(storage, plan="full", model=model_name, trigger={"kind": "push"},
                                reason="waiting for CI", run_id=f"ci-{unique}", status="waiting")
     soon = datetime.now(timezone.utc) + timedelta(minutes=90)
-    assert run_id not in maintenance.sweep(context.storage(), context.settings(), soon).run_ids
+    assert run_id not in sweeper.sweep(context.storage(), context.settings(), soon).run_ids
     assert runs.get_run(storage, run_id)["status"] == "waiting"
     later = datetime.now(timezone.utc) + timedelta(hours=2, minutes=1)
-    outcome = maintenance.sweep(context.storage(), context.settings(), later)
+    outcome = sweeper.sweep(context.storage(), context.settings(), later)
     assert run_id in outcome.run_ids and "1 CI waits expired" in outcome.detail
     run = runs.get_run(storage, run_id)
     assert run["status"] == "skipped" and "no CI result for this commit within 2 h" in run["events"][-1]["detail"]

@@ -1,0 +1,83 @@
+"""The step adapter: what every queue-triggered step does around its own work.
+
+`run_step` takes one queue message and a step's core function (`Work`), and:
+1. parses the `StepMessage`; a malformed one, one for another step, or one naming an invalid model
+   goes to `<queue>-poison` with the reason (recorded on its run when the run id could be read);
+2. marks the step begun (`runs.begin_step`): a redelivered message for a finished step, or for a run
+   that is over, is acknowledged and does nothing;
+3. calls the work, which completes the step itself (`runs.complete_step`, or pauses for approval);
+4. a `StopRun` from the work ends the run with its reason and a `run.failed` / `run.rejected`
+   notification. Any other exception propagates, so the host retries the message and poisons it
+   after maxDequeueCount.
+
+The work functions live with their capability (`shared.model.retrain`, `registry`, `gates`,
+`deploy`); this module knows none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.chain import notify, runs
+from shared.chain.states import RunStatus, StopRun
+from shared.platform.names import check_model_name
+from shared.platform.errors import BadRequest, InvalidMessage
+from shared.platform.messages import StepMessage
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[Storage, Settings, StepMessage], None]
+
+
+class StepAction(StrEnum):
+    DONE = "done"  # the work ran and completed (or paused) the step
+    STOPPED = "stopped"  # the work ended the run (StopRun)
+    ACKNOWLEDGED = "acknowledged"  # nothing to do: step finished already, or run over
+    POISONED = "poisoned"  # the message could not be processed
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    action: StepAction
+    detail: str = ""
+    run_id: str | None = None
+
+
+def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: str, work: Work) -> StepOutcome:
+    try:
+        message = StepMessage.from_json(body)
+        if message.step != step:
+            raise InvalidMessage(f"step {message.step!r} arrived on the {queue} queue, which carries {step!r}.",
+                                 message.run_id)
+        check_model_name(message.model)
+        runs.check_run_id(message.run_id)
+    except InvalidMessage as error:
+        runs.poison(storage, queue, body, error.reason, error.run_id)
+        return StepOutcome(StepAction.POISONED, error.reason, error.run_id)
+    except BadRequest as error:
+        runs.poison(storage, queue, body, error.message, message.run_id)
+        return StepOutcome(StepAction.POISONED, error.message, message.run_id)
+    begin = runs.begin_step(storage, message)
+    if not begin.proceed:
+        log.info("run %s step %s: nothing to do (%s)", message.run_id, step, begin.why)
+        return StepOutcome(StepAction.ACKNOWLEDGED, begin.why, message.run_id)
+    try:
+        work(storage, settings, message)
+    except StopRun as stop:
+        stop_at_step(storage, message, stop)
+        return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
+    return StepOutcome(StepAction.DONE, "", message.run_id)
+
+
+def stop_at_step(storage: Storage, message: StepMessage, stop: StopRun) -> None:
+    """End the run at this step with the StopRun's status, reason and outputs, and notify."""
+    runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
+    if stop.status in (RunStatus.REJECTED, RunStatus.FAILED):
+        notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
+                       key=message.step, data={"step": message.step, "reason": stop.reason, **stop.outputs})
+    log.warning("run %s stopped at %s: %s", message.run_id, message.step, stop.reason)

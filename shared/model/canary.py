@@ -1,0 +1,112 @@
+"""The canary: outcome counters per serving version, and the judgement that promotes or removes it.
+
+Counters live in `models/<name>/canary-stats.json` (ETag-merged): scoring adds its batched counts with
+`record_canary_outcome`, the deploy step resets them when a new canary starts, and `evaluate_canary`
+(from the sweeper timer) promotes the canary to production, or removes it on error rate, latency or
+feedback accuracy against production's own counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.chain import notify
+from shared.model import registry
+from shared.platform import names
+from shared.platform.clock import utcnow
+from shared.platform.names import check_model_name
+from shared.platform.settings import Settings
+from shared.platform.storage import Storage
+
+COUNTERS = ("requests", "errors", "latency_ms_sum", "feedback_correct", "feedback_total")
+
+
+def _stats_blob(model: str) -> str:
+    return f"{check_model_name(model)}/canary-stats.json"
+
+
+def reset_stats(storage: Storage, model: str) -> None:
+    storage.write_json(names.MODELS, _stats_blob(model), {"since": utcnow(), "versions": {}})
+
+
+def record_canary_outcome(
+    storage: Storage,
+    model: str,
+    version: int,
+    *,
+    requests: int = 1,
+    errors: int = 0,
+    latency_ms_sum: float = 0.0,
+    feedback_correct: int = 0,
+    feedback_total: int = 0,
+) -> dict[str, Any]:
+    """Add counts for one version to `models/<name>/canary-stats.json` (ETag-merged); returns them."""
+    added = dict(requests=requests, errors=errors, latency_ms_sum=latency_ms_sum,
+                 feedback_correct=feedback_correct, feedback_total=feedback_total)
+
+    def change(stats):
+        stats = stats or {"since": utcnow(), "versions": {}}
+        counters = stats["versions"].setdefault(str(int(version)), dict.fromkeys(COUNTERS, 0))
+        for key, value in added.items():
+            counters[key] = counters.get(key, 0) + value
+        return stats
+
+    return storage.update_json(names.MODELS, _stats_blob(model), change)["versions"][str(int(version))]
+
+
+def canary_stats(storage: Storage, model: str) -> dict[str, Any]:
+    document = storage.read_json(names.MODELS, _stats_blob(model))
+    return {"since": None, "versions": {}} if document is None else document.value
+
+
+@dataclass(frozen=True)
+class CanaryDecision:
+    action: str  # none | wait | promote | rollback
+    reason: str
+    version: int | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate_canary(storage: Storage, settings: Settings, model: str, *, by: str = "driftline") -> CanaryDecision:
+    """Promote the canary to production, or remove it, from the counters scoring recorded."""
+    table = registry.aliases(storage, model)[0]["aliases"]
+    canary = table.get("canary")
+    if canary is None:
+        return CanaryDecision("none", "no canary is deployed")
+    version = int(canary["version"])
+    all_stats = canary_stats(storage, model)["versions"]
+    stats = {**dict.fromkeys(COUNTERS, 0), **all_stats.get(str(version), {})}
+    if stats["requests"] < settings.canary_min_requests:
+        return CanaryDecision("wait", f"{stats['requests']} of {settings.canary_min_requests} requests seen",
+                              version, stats)
+    problem = _canary_problem(settings, stats, all_stats.get(str((table.get("production") or {}).get("version"))))
+    run_id = canary.get("run_id")
+    if problem:
+        registry.remove_alias(storage, model, "canary", why=f"canary rolled back: {problem}", by=by, run_id=run_id)
+        notify.enqueue(storage, "model.rolled_back", model=model, run_id=run_id, key="canary",
+                       data={"alias": "canary", "version": version, "reason": problem, "stats": stats})
+        return CanaryDecision("rollback", problem, version, stats)
+    why = f"canary healthy after {stats['requests']} requests"
+    registry.move_alias(storage, model, "production", version, why=why, by=by, run_id=run_id)
+    notify.enqueue(storage, "model.promoted", model=model, run_id=run_id, key="canary",
+                   data={"alias": "production", "version": version, "reason": why, "stats": stats})
+    return CanaryDecision("promote", why, version, stats)
+
+
+def _canary_problem(settings: Settings, stats: dict[str, Any], production: dict[str, Any] | None) -> str:
+    requests = stats["requests"]
+    error_rate = stats.get("errors", 0) / requests
+    if error_rate > settings.canary_max_error_rate:
+        return f"error rate {error_rate:.3f} above {settings.canary_max_error_rate}"
+    mean_latency = stats.get("latency_ms_sum", 0) / requests
+    if mean_latency > settings.canary_max_latency_ms:
+        return f"mean latency {mean_latency:.1f} ms above {settings.canary_max_latency_ms} ms"
+    total = stats.get("feedback_total", 0)
+    if total >= settings.canary_min_feedback and production and production.get("feedback_total", 0) >= settings.canary_min_feedback:
+        canary_accuracy = stats.get("feedback_correct", 0) / total
+        production_accuracy = production["feedback_correct"] / production["feedback_total"]
+        if canary_accuracy < production_accuracy - settings.quality_tolerance:
+            return (f"feedback accuracy {canary_accuracy:.3f} below production's "
+                    f"{production_accuracy:.3f} by more than {settings.quality_tolerance}")
+    return ""
