@@ -20,7 +20,8 @@ Programmatic use (tests, demos)::
 Command line: `python -m devhost --help`.
 """
 
+from devhost.config import HostConfig, load_local_settings
 from devhost.errors import BindingError, HostError
-from devhost.host import Host, HostConfig, load_local_settings
+from devhost.host import Host
 
 __all__ = ["Host", "HostConfig", "BindingError", "HostError", "load_local_settings"]

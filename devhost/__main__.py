@@ -10,16 +10,18 @@ seconds), makes unfinished queue messages visible again, and exits 0.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
+from devhost.config import load_local_settings
 from devhost.errors import HostError
-from devhost.host import Host, load_local_settings
+from devhost.host import Host
+from devhost.metadata import DEFAULT_APP, import_app
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--settings", default="local.settings.json", help="local settings file (Values are loaded into the environment unless already set)")
     parser.add_argument("--require-keys", action="store_true", help="enforce FUNCTION/ADMIN auth levels (keys from DEVHOST_FUNCTION_KEY / DEVHOST_MASTER_KEY)")
     parser.add_argument("--host-json", default="host.json", help="host.json path (default ./host.json)")
-    parser.add_argument("--app", default="function_app:app", help="module:attribute of the FunctionApp (default function_app:app)")
+    parser.add_argument("--app", default=DEFAULT_APP, help=f"module:attribute of the FunctionApp (default {DEFAULT_APP})")
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to let invocations finish at shutdown")
     parser.add_argument("--blob-poll-interval", type=float, default=1.0, help="seconds between blob container scans")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -45,14 +47,6 @@ class _Formatter(logging.Formatter):
         return f"[{stamp}] {level}{text}"
 
 
-def load_app(reference: str):
-    module_name, _, attribute = reference.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute or "app")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     handler = logging.StreamHandler(sys.stdout)
@@ -62,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("devhost")
     stop = threading.Event()
 
-    def request_stop(signum, frame):
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():  # a second Ctrl-C: do not wait any longer
             log.warning("Received %s again: exiting now.", signal.Signals(signum).name)
             sys.stdout.flush()
@@ -75,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_local_settings(args.settings)
         os.environ.update(settings)  # before importing the app: its module code may read settings
-        app = load_app(args.app)
+        app = import_app(args.app, Path.cwd())
         host = Host(
             app,
             host_json=args.host_json,

@@ -21,8 +21,8 @@ from devhost.errors import BindingError
 from devhost.expressions import fill_template
 
 if TYPE_CHECKING:
-    from devhost.host import Host
     from devhost.metadata import FunctionSpec
+    from devhost.runtime import Runtime
 
 
 class Out(func.Out):
@@ -73,7 +73,7 @@ def split_blob_path(path: str, where: str) -> tuple[str, str]:
     return container, name
 
 
-def read_input(host: "Host", spec: "FunctionSpec", binding: dict[str, Any], data: dict[str, Any]) -> Any:
+def read_input(runtime: Runtime, spec: FunctionSpec, binding: dict[str, Any], data: dict[str, Any]) -> Any:
     """A blob input binding's value (None when the blob does not exist)."""
     if binding["type"] != "blob":
         raise BindingError(
@@ -81,7 +81,7 @@ def read_input(host: "Host", spec: "FunctionSpec", binding: dict[str, Any], data
         )
     where = f"Function '{spec.name}' binding '{binding['name']}'"
     container, name = split_blob_path(fill_template(binding["path"], data, where), where)
-    client = host.connections.container(binding.get("connection"), container).get_blob_client(name)
+    client = runtime.connections.container(binding.get("connection"), container).get_blob_client(name)
     try:
         downloader = client.download_blob()
     except ResourceNotFoundError:
@@ -100,9 +100,7 @@ def read_input(host: "Host", spec: "FunctionSpec", binding: dict[str, Any], data
     )
 
 
-def write_outputs(
-    host: "Host", spec: "FunctionSpec", values: dict[str, Any], data: dict[str, Any]
-) -> list[str]:
+def write_outputs(runtime: Runtime, spec: FunctionSpec, values: dict[str, Any], data: dict[str, Any]) -> list[str]:
     """Write every output binding's value; returns a short description of each write for the log."""
     written: list[str] = []
     for binding in spec.outputs:
@@ -114,9 +112,9 @@ def write_outputs(
             continue
         where = f"Function '{spec.name}' output '{binding['name']}'"
         if kind == "queue":
-            written.append(_write_queue(host, binding, value, where))
+            written.append(_write_queue(runtime, binding, value, where))
         elif kind == "blob":
-            written.append(_write_blob(host, binding, value, data, where))
+            written.append(_write_blob(runtime, binding, value, data, where))
         else:
             raise BindingError(f"{where}: output type '{kind}' is not supported by devhost.")
     return written
@@ -130,26 +128,28 @@ def _messages(value: Any) -> list[str | bytes]:
             item = item.get_body()
         if isinstance(item, (dict, list)):
             item = json.dumps(item)
-        if not isinstance(item, (str, bytes, bytearray)):
+        if isinstance(item, bytearray):
+            item = bytes(item)
+        if not isinstance(item, (str, bytes)):
             raise BindingError(f"queue output value must be str, bytes or a list of them, got {type(item).__name__}")
         messages.append(item)
     return messages
 
 
-def _write_queue(host: "Host", binding: dict[str, Any], value: Any, where: str) -> str:
+def _write_queue(runtime: Runtime, binding: dict[str, Any], value: Any, where: str) -> str:
     queue_name = binding.get("queueName") or ""
     if not queue_name:
         raise BindingError(f"{where}: queue output has no queueName.")
     connection = binding.get("connection")
-    client = host.connections.queue(connection, queue_name, create=True)
+    client = runtime.connections.queue(connection, queue_name, create=True)
     messages = _messages(value)
     for message in messages:
-        client.send_message(encode_message(message, host.config.message_encoding))
-    host.notify_queue(connection, queue_name)
+        client.send_message(encode_message(message, runtime.config.message_encoding))
+    runtime.queue_writes.notify(connection, queue_name)
     return f"queue {queue_name} +{len(messages)}"
 
 
-def _write_blob(host: "Host", binding: dict[str, Any], value: Any, data: dict[str, Any], where: str) -> str:
+def _write_blob(runtime: Runtime, binding: dict[str, Any], value: Any, data: dict[str, Any], where: str) -> str:
     container, name = split_blob_path(fill_template(binding.get("path", ""), data, where), where)
     if isinstance(value, str):
         value = value.encode("utf-8")
@@ -157,6 +157,6 @@ def _write_blob(host: "Host", binding: dict[str, Any], value: Any, data: dict[st
         value = value.read()
     if not isinstance(value, (bytes, bytearray)):
         raise BindingError(f"{where}: blob output value must be str or bytes, got {type(value).__name__}")
-    client = host.connections.container(binding.get("connection"), container, create=True)
+    client = runtime.connections.container(binding.get("connection"), container, create=True)
     client.get_blob_client(name).upload_blob(bytes(value), overwrite=True)
     return f"blob {container}/{name}"

@@ -35,8 +35,9 @@ from devhost.bindings import annotation_kind, encode_message
 from devhost.expressions import BlobPath
 
 if TYPE_CHECKING:
-    from devhost.host import Host
+    from devhost.invocation import Invoker
     from devhost.metadata import FunctionSpec
+    from devhost.runtime import Runtime
 
 log = logging.getLogger("devhost")
 
@@ -51,14 +52,16 @@ def quoted(etag: str) -> str:
 
 
 class BlobListener:
-    def __init__(self, host: "Host", spec: "FunctionSpec"):
-        self.host = host
+    def __init__(self, spec: FunctionSpec, runtime: Runtime, invoker: Invoker, *, poll_interval: float):
         self.spec = spec
-        self.connection = spec.trigger.get("connection")
+        self.runtime = runtime
+        self.invoker = invoker
+        self.poll_interval = poll_interval
+        self.connection: str | None = spec.trigger.get("connection")
         self.path = BlobPath.parse(spec.trigger.get("path", ""), f"Function '{spec.name}' blob trigger")
         self.polled = str(spec.trigger.get("source") or "").lower() != "eventgrid"
-        self.threshold = max(1, host.config.poison_blob_threshold)
-        self._slots = threading.BoundedSemaphore(max(1, host.config.blob_parallelism))
+        self.threshold = max(1, runtime.config.poison_blob_threshold)
+        self._slots = threading.BoundedSemaphore(max(1, runtime.config.blob_parallelism))
         self._lock = threading.Lock()
         self._done: set[tuple[str, str]] = set()
         self._running: set[tuple[str, str]] = set()
@@ -76,16 +79,20 @@ class BlobListener:
             self._thread = threading.Thread(target=self._scan_loop, name=f"blob-scan-{self.spec.name}", daemon=True)
             self._thread.start()
 
-    def stop_polling(self) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
-    def join(self, timeout: float) -> None:
+    def close(self, timeout: float) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
 
     def wake(self) -> None:
         self._wake.set()
+
+    def run_once(self, text: str) -> bool:
+        container, _, name = text.partition("/")
+        return self.accept_event(container, name)
 
     def quiet_since(self, moment: float) -> bool:
         with self._lock:
@@ -118,12 +125,12 @@ class BlobListener:
                     clean = not self._running and all(k in self._done for k in self._failures)
                 if clean:
                     self.last_clean_scan = started
-            self._wake.wait(self.host.blob_poll_interval)
+            self._wake.wait(self.poll_interval)
             self._wake.clear()
 
     def _scan(self) -> bool:
         """One listing of the container; returns True when something was dispatched or is running."""
-        container = self.host.connections.container(self.connection, self.path.container)
+        container = self.runtime.connections.container(self.connection, self.path.container)
         seen: set[tuple[str, str]] = set()
         work = False
         try:
@@ -179,7 +186,7 @@ class BlobListener:
     def _run_event(self, blob_name: str) -> None:
         try:
             while not self._stop.is_set():
-                client = self.host.connections.container(self.connection, self.path.container).get_blob_client(blob_name)
+                client = self.runtime.connections.container(self.connection, self.path.container).get_blob_client(blob_name)
                 try:
                     etag = quoted(client.get_blob_properties().etag)
                 except ResourceNotFoundError:
@@ -202,7 +209,7 @@ class BlobListener:
                         self._running.discard(key)
                 if finished:
                     return
-                self._stop.wait(self.host.blob_poll_interval)
+                self._stop.wait(self.poll_interval)
         finally:
             with self._lock:
                 self._pending_events -= 1
@@ -213,7 +220,7 @@ class BlobListener:
         """Invoke for one blob version; True when done with it (success, poisoned, gone or changed)."""
         name, etag = key
         container = self.path.container
-        client = self.host.connections.container(self.connection, container).get_blob_client(name)
+        client = self.runtime.connections.container(self.connection, container).get_blob_client(name)
         try:
             downloader = client.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
             content = downloader.readall()
@@ -224,12 +231,13 @@ class BlobListener:
                 return True
             raise
         properties = downloader.properties
+        blob_type = str(getattr(properties.blob_type, "value", properties.blob_type))
         blob_properties = {
             "ETag": quoted(properties.etag),
             "Length": properties.size,
             "ContentType": properties.content_settings.content_type,
             "LastModified": properties.last_modified,
-            "BlobType": str(getattr(properties.blob_type, "value", properties.blob_type)),
+            "BlobType": blob_type,
         }
         metadata = dict(properties.metadata or {})
         groups = self.path.match(name) or {}
@@ -255,7 +263,7 @@ class BlobListener:
         with self._lock:
             attempt = self._failures.get(key, 0) + 1
         detail = f"blob={container}/{name} etag={etag} source={source} attempt={attempt}"
-        result = self.host.invoker.invoke(self.spec, trigger_arg, data, detail)
+        result = self.invoker.invoke(self.spec, trigger_arg, data, detail)
         if result.ok:
             self._write_receipt(name, etag)
             with self._lock:
@@ -265,17 +273,17 @@ class BlobListener:
         with self._lock:
             self._failures[key] = attempt
         if attempt >= self.threshold:
-            self._poison(name, etag, blob_properties["BlobType"])
+            self._poison(name, etag, blob_type)
             with self._lock:
                 self._done.add(key)
             return True
         return False
 
     def _receipt_name(self, name: str, etag: str) -> str:
-        return f"blobreceipts/{self.host.host_id}/{self.spec.function_id}/{etag}/{self.path.container}/{name}"
+        return f"blobreceipts/{self.runtime.host_id}/{self.spec.function_id}/{etag}/{self.path.container}/{name}"
 
     def _receipts(self):
-        return self.host.connections.container(None, HOSTS_CONTAINER, create=True)
+        return self.runtime.connections.container(None, HOSTS_CONTAINER, create=True)
 
     def _has_receipt(self, name: str, etag: str) -> bool:
         return self._receipts().get_blob_client(self._receipt_name(name, etag)).exists()
@@ -298,7 +306,7 @@ class BlobListener:
             "Blob '%s/%s' (ETag %s) failed %d times in '%s': moving it to queue '%s'; it will not be retried.",
             self.path.container, name, etag, self.threshold, self.spec.name, POISON_QUEUE,
         )
-        queue = self.host.connections.queue(self.connection, POISON_QUEUE, create=True)
-        queue.send_message(encode_message(json.dumps(message), self.host.config.message_encoding))
-        self.host.notify_queue(self.connection, POISON_QUEUE)
+        queue = self.runtime.connections.queue(self.connection, POISON_QUEUE, create=True)
+        queue.send_message(encode_message(json.dumps(message), self.runtime.config.message_encoding))
+        self.runtime.queue_writes.notify(self.connection, POISON_QUEUE)
         self._write_receipt(name, etag, Completed="false", Poisoned="true")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -10,100 +9,22 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devhost.blobs import BlobListener
+from devhost.config import HostConfig
 from devhost.connections import Connections
 from devhost.errors import HostError
 from devhost.http import HttpFrontend
 from devhost.invocation import Invoker, Tracker
-from devhost.metadata import FunctionSpec, load_functions
+from devhost.listener import Listener
+from devhost.metadata import DEFAULT_APP, FunctionSpec, import_app, load_functions
 from devhost.queues import QueueListener
+from devhost.runtime import QueueWatcher, Runtime
 from devhost.timers import TimerListener
 
 log = logging.getLogger("devhost")
-
-_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)$")
-
-
-def parse_timespan(value: Any, name: str) -> float:
-    """Seconds from a host.json TimeSpan ('00:00:02', '1.00:00:00', '00:00:00.5') or milliseconds."""
-    if isinstance(value, (int, float)):
-        return float(value) / 1000.0
-    found = _TIMESPAN.match(str(value).strip())
-    if not found:
-        raise HostError(f"host.json {name}: expected a TimeSpan like '00:00:30', got {value!r}.")
-    days, hours, minutes, seconds = found.groups()
-    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-@dataclass(frozen=True)
-class HostConfig:
-    """The host.json settings the runner honours (defaults are the host's)."""
-
-    route_prefix: str = "api"
-    batch_size: int = 16
-    new_batch_threshold: int = 8
-    max_dequeue_count: int = 5
-    visibility_timeout: float = 0.0
-    max_polling_interval: float = 60.0
-    message_encoding: str = "base64"
-    blob_parallelism: int = 8
-    poison_blob_threshold: int = 5
-    function_timeout: float | None = None
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> "HostConfig":
-        extensions = document.get("extensions") or {}
-        http = extensions.get("http") or {}
-        queues = extensions.get("queues") or {}
-        blobs = extensions.get("blobs") or {}
-        batch = int(queues.get("batchSize", 16))
-        encoding = str(queues.get("messageEncoding", "base64")).lower()
-        if encoding not in ("base64", "none"):
-            raise HostError(f"host.json extensions.queues.messageEncoding must be 'base64' or 'none', got {encoding!r}.")
-        timeout = document.get("functionTimeout")
-        return cls(
-            route_prefix=str(http.get("routePrefix", "api")),
-            batch_size=batch,
-            new_batch_threshold=int(queues.get("newBatchThreshold", batch // 2)),
-            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
-            visibility_timeout=parse_timespan(queues.get("visibilityTimeout", "00:00:00"), "visibilityTimeout"),
-            max_polling_interval=parse_timespan(queues.get("maxPollingInterval", "00:01:00"), "maxPollingInterval"),
-            message_encoding=encoding,
-            blob_parallelism=int(blobs.get("maxDegreeOfParallelism", 8 * (os.cpu_count() or 1))),
-            poison_blob_threshold=int(blobs.get("poisonBlobThreshold", 5)),
-            function_timeout=None if timeout in (None, "-1") else parse_timespan(timeout, "functionTimeout"),
-        )
-
-    @classmethod
-    def load(cls, path: Path | str | None) -> "HostConfig":
-        if path is None or not Path(path).exists():
-            if path is not None:
-                log.warning("No host.json at %s: using the host's defaults.", path)
-            return cls()
-        try:
-            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-        except json.JSONDecodeError as error:
-            raise HostError(f"{path}: invalid JSON ({error.msg} at line {error.lineno}).") from None
-
-
-def load_local_settings(path: Path | str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The `Values` of a local.settings.json that are not set in the environment already."""
-    environ = os.environ if environ is None else environ
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise HostError(f"{path}: invalid JSON ({error.msg} at line {error.lineno}).") from None
-    values = document.get("Values") or {}
-    if not isinstance(values, dict):
-        raise HostError(f"{path}: 'Values' must be an object of setting names to strings.")
-    return {str(k): str(v) for k, v in values.items() if k not in environ}
 
 
 def default_host_id() -> str:
@@ -146,14 +67,11 @@ class Host:
         self.drain_timeout = drain_timeout
         self.timer_past_due_tolerance = timer_past_due_tolerance
         self.tracker = Tracker()
-        self.invoker = Invoker(self)
-        self.config = HostConfig()
         self.env: dict[str, str] = {}
         self.functions: list[FunctionSpec] = []
-        self.listeners: list[Any] = []
+        self.listeners: list[Listener] = []
         self.http: HttpFrontend | None = None
-        self.connections: Connections | None = None
-        self._queue_index: dict[tuple[str, str], list[QueueListener]] = {}
+        self._queues: list[QueueListener] = []  # also in listeners; wait_idle checks their queues
         self._saved_env: dict[str, str | None] = {}
         self._started = False
         self._lock = threading.Lock()
@@ -176,7 +94,7 @@ class Host:
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def start(self) -> "Host":
+    def start(self) -> Host:
         with self._lock:
             if self._started:
                 return self
@@ -192,42 +110,48 @@ class Host:
 
     def _start(self) -> None:
         self.env = {**os.environ, **self.settings}
-        self.config = HostConfig.load(self.host_json)
+        config = HostConfig.load(self.host_json)
         if self.app is None:
-            from function_app import app  # the project's app, imported like the Python worker does
-
-            self.app = app
+            self.app = import_app(DEFAULT_APP, self.app_directory)
         self.functions = load_functions(self.app, self.env)
-        self.connections = Connections(self.env)
-        listeners: list[Any] = []
+        connections = Connections(self.env)
+        runtime = Runtime(
+            env=self.env,
+            config=config,
+            connections=connections,
+            host_id=self.host_id,
+            queue_writes=QueueWatcher(connections, on_write=self.tracker.touch),
+        )
+        invoker = Invoker(runtime, self.tracker, str(self.app_directory))
+        self.listeners, self._queues = [], []
         http_specs = []
         for spec in self.functions:
             kind = spec.trigger_type
             if kind == "httpTrigger":
                 http_specs.append(spec)
             elif kind == "queueTrigger":
-                listeners.append(QueueListener(self, spec))
+                queue = QueueListener(spec, runtime, invoker)
+                self._queues.append(queue)
+                self.listeners.append(queue)
             elif kind == "blobTrigger":
-                listeners.append(BlobListener(self, spec))
+                self.listeners.append(BlobListener(spec, runtime, invoker, poll_interval=self.blob_poll_interval))
             elif kind == "timerTrigger":
-                listeners.append(TimerListener(self, spec))
+                self.listeners.append(
+                    TimerListener(spec, runtime, invoker, past_due_tolerance=self.timer_past_due_tolerance)
+                )
         try:
-            self.http = HttpFrontend(self, http_specs, self.requested_port, self.bind)
+            self.http = HttpFrontend(
+                http_specs, runtime, invoker, self, port=self.requested_port, bind=self.bind, require_keys=self.require_keys
+            )
         except OSError as error:
             raise HostError(f"Cannot listen on {self.bind}:{self.requested_port}: {error.strerror or error}") from None
-        self.listeners = listeners
-        self._queue_index = {}
-        for listener in listeners:
-            if isinstance(listener, QueueListener):
-                key = (self.connections.account_key(listener.connection), listener.queue_name)
-                self._queue_index.setdefault(key, []).append(listener)
         lines = ["", "Functions:", ""]
         for spec in self.functions:
-            lines.append(f"        {spec.name}: {spec.describe(self.config.route_prefix.strip('/'), self.url)}")
+            lines.append(f"        {spec.name}: {spec.describe(config.route_prefix.strip('/'), self.url)}")
             lines.append("")
         log.info("\n".join(lines))
         self.http.start()
-        for listener in listeners:
+        for listener in self.listeners:
             listener.start()
         log.info("Host started (host id %s, http %s)", self.host_id, self.url)
 
@@ -239,30 +163,27 @@ class Host:
             self._started = False
         log.info("Stopping host: no new work; waiting for invocations in flight.")
         for listener in self.listeners:
-            listener.stop_polling()
+            listener.stop()
         if self.http is not None:
             self.http.stop()
         timeout = self.drain_timeout if drain_timeout is None else drain_timeout
         if not self.tracker.wait_drained(timeout):
             log.warning("%d invocation(s) still running after %.0f s; not waiting for them.", self.tracker.inflight, timeout)
         for listener in self.listeners:
-            if isinstance(listener, QueueListener):
-                listener.release_unfinished()
-        for listener in self.listeners:
-            listener.join(2.0)
+            listener.close(2.0)
         self._restore_settings()
         log.info("Host stopped.")
 
-    def __enter__(self) -> "Host":
+    def __enter__(self) -> Host:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def _stop_listeners_quietly(self) -> None:
         for listener in self.listeners:
             try:
-                listener.stop_polling()
+                listener.stop()
             except Exception:
                 pass
         if self.http is not None:
@@ -283,15 +204,7 @@ class Host:
                 os.environ[name] = value
         self._saved_env = {}
 
-    # -- cooperation between listeners -----------------------------------------------------------
-
-    def notify_queue(self, connection: str | None, queue_name: str) -> None:
-        """An output binding wrote to a queue: wake its listener now (the host's SharedQueueWatcher)."""
-        self.tracker.touch()
-        if self.connections is None:
-            return
-        for listener in self._queue_index.get((self.connections.account_key(connection), queue_name), []):
-            listener.wake()
+    # -- what the HTTP front end asks of the host (devhost.http.Admin) ---------------------------
 
     def blob_listener(self, function_name: str) -> BlobListener | None:
         for listener in self.listeners:
@@ -301,29 +214,9 @@ class Host:
 
     def run_once(self, function_name: str, text: str = "") -> bool:
         """Run a non-HTTP function once in the background (admin API); False if there is none."""
-        from azure.functions.queue import QueueMessage
-        from azure.functions.timer import TimerRequest
-
         for listener in self.listeners:
-            spec = listener.spec
-            if spec.name.lower() != function_name.lower():
-                continue
-            if isinstance(listener, BlobListener):
-                container, _, name = text.partition("/")
-                return listener.accept_event(container, name)
-            if isinstance(listener, QueueListener):
-                body = text.encode("utf-8")
-                message = QueueMessage(id="admin", body=body, dequeue_count=1)
-                data: dict[str, Any] = {"queueTrigger": text}
-                target, argument = spec, (lambda annotation: text if annotation in (str, "str") else message)
-            else:
-                data = {}
-                request = TimerRequest(past_due=False)
-                target, argument = spec, (lambda annotation: request)
-            threading.Thread(
-                target=self.invoker.invoke, args=(target, argument, data, "admin invoke"), daemon=True
-            ).start()
-            return True
+            if listener.spec.name.lower() == function_name.lower():
+                return listener.run_once(text)
         return False
 
     # -- waiting for the work to settle ------------------------------------------------------------
@@ -336,7 +229,7 @@ class Host:
         """
         began = time.monotonic()
         deadline = began + timeout
-        queues = [l for l in self.listeners if isinstance(l, QueueListener)]
+        queues = self._queues
         while True:
             moment = max(self.tracker.last_activity, began)
             if self.tracker.inflight == 0 and all(l.quiet_since(moment) for l in self.listeners):

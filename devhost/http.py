@@ -23,14 +23,16 @@ import logging
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import azure.functions as func
 
 if TYPE_CHECKING:
-    from devhost.host import Host
+    from devhost.blobs import BlobListener
+    from devhost.invocation import Invoker
     from devhost.metadata import FunctionSpec
+    from devhost.runtime import Runtime
 
 log = logging.getLogger("devhost")
 
@@ -48,8 +50,16 @@ _CONSTRAINTS = {
 _PARAM = re.compile(r"\{([^{}]+)\}")
 
 
+class Admin(Protocol):
+    """What the EventGrid webhook and the admin API need of the host (the Host is one)."""
+
+    def blob_listener(self, function_name: str) -> BlobListener | None: ...
+
+    def run_once(self, function_name: str, text: str = "") -> bool: ...
+
+
 class Route:
-    def __init__(self, spec: "FunctionSpec"):
+    def __init__(self, spec: FunctionSpec):
         self.spec = spec
         self.template = (spec.trigger.get("route") or spec.name).strip("/")
         methods = [m.upper() for m in spec.trigger.get("methods") or []]
@@ -94,10 +104,23 @@ class Route:
 
 
 class HttpFrontend:
-    def __init__(self, host: "Host", specs: list["FunctionSpec"], port: int, bind: str = "127.0.0.1"):
-        self.host = host
+    def __init__(
+        self,
+        specs: list[FunctionSpec],
+        runtime: Runtime,
+        invoker: Invoker,
+        admin: Admin,
+        *,
+        port: int,
+        bind: str = "127.0.0.1",
+        require_keys: bool = False,
+    ):
+        self.runtime = runtime
+        self.invoker = invoker
+        self.admin = admin
+        self.require_keys = require_keys
         self.routes = [Route(spec) for spec in specs]
-        self.prefix = host.config.route_prefix.strip("/")
+        self.prefix = runtime.config.route_prefix.strip("/")
         frontend = self
 
         class Handler(_Handler):
@@ -119,7 +142,7 @@ class HttpFrontend:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def handle(self, request: "_Handler") -> None:
+    def handle(self, request: _Handler) -> None:
         split = urlsplit(request.path)
         path = split.path
         query = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -158,12 +181,12 @@ class HttpFrontend:
             return None
         return rest
 
-    def _authorized(self, route: Route, request: "_Handler", query: dict[str, str]) -> bool:
-        if not self.host.require_keys or route.auth_level == "anonymous":
+    def _authorized(self, route: Route, request: _Handler, query: dict[str, str]) -> bool:
+        if not self.require_keys or route.auth_level == "anonymous":
             return True
         given = request.headers.get("x-functions-key") or query.get("code")
-        master = self.host.env.get("DEVHOST_MASTER_KEY")
-        valid = {master} if route.auth_level == "admin" else {master, self.host.env.get("DEVHOST_FUNCTION_KEY")}
+        master = self.runtime.env.get("DEVHOST_MASTER_KEY")
+        valid = {master} if route.auth_level == "admin" else {master, self.runtime.env.get("DEVHOST_FUNCTION_KEY")}
         valid.discard(None)
         valid.discard("")
         if not valid:
@@ -188,7 +211,7 @@ class HttpFrontend:
             pass
         data.update({"Query": query, "Headers": headers, **query, **params})
         detail = f"http {request.command.upper()} {urlsplit(request.path).path}"
-        result = self.host.invoker.invoke(route.spec, lambda annotation: http_request, data, detail)
+        result = self.invoker.invoke(route.spec, lambda annotation: http_request, data, detail)
         if not result.ok:
             return request.reply(500, b"", "text/plain")
         http_out = next((b["name"] for b in route.spec.outputs if b["type"] == "http"), None)
@@ -220,7 +243,7 @@ class HttpFrontend:
             return request.reply(405, b"", "text/plain", {"Allow": "POST"})
         function_name = query.get("functionName", "")
         name = function_name[len("Host.Functions."):] if function_name.startswith("Host.Functions.") else function_name
-        listener = self.host.blob_listener(name)
+        listener = self.admin.blob_listener(name)
         if listener is None:
             return request.reply(404, json.dumps({"error": f"no blob trigger function named {function_name!r}"}).encode(), "application/json")
         try:
@@ -255,16 +278,16 @@ class HttpFrontend:
     def _admin_invoke(self, request, name: str, body: bytes) -> None:
         if request.command.upper() != "POST":
             return request.reply(405, b"", "text/plain", {"Allow": "POST"})
-        if self.host.require_keys:
+        if self.require_keys:
             given = request.headers.get("x-functions-key") or ""
-            if not given or given != self.host.env.get("DEVHOST_MASTER_KEY"):
+            if not given or given != self.runtime.env.get("DEVHOST_MASTER_KEY"):
                 return request.reply(401, b"", "text/plain")
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
             return request.reply(400, b"invalid JSON", "text/plain")
         text = str((payload or {}).get("input") or "")
-        if not self.host.run_once(name, text):
+        if not self.admin.run_once(name, text):
             return request.reply(404, b"", "text/plain")
         return request.reply(202, b"", None)
 

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from devhost.bindings import Out, read_input, write_outputs
 
 if TYPE_CHECKING:
-    from devhost.host import Host
     from devhost.metadata import FunctionSpec
+    from devhost.runtime import Runtime
 
 log = logging.getLogger("devhost")
 
@@ -83,17 +83,17 @@ class Tracker:
             return self._condition.wait_for(lambda: self.inflight == 0, timeout=timeout)
 
 
-class Invoker:
-    def __init__(self, host: "Host"):
-        self.host = host
+# Builds the trigger argument for the trigger parameter's annotation (str, bytes, func.QueueMessage...).
+TriggerArgument = Callable[[Any], Any]
 
-    def invoke(
-        self,
-        spec: "FunctionSpec",
-        trigger_arg: Callable[[Any], Any],
-        data: dict[str, Any],
-        detail: str,
-    ) -> Result:
+
+class Invoker:
+    def __init__(self, runtime: Runtime, tracker: Tracker, function_directory: str):
+        self.runtime = runtime
+        self.tracker = tracker
+        self.function_directory = function_directory
+
+    def invoke(self, spec: FunctionSpec, trigger_arg: TriggerArgument, data: dict[str, Any], detail: str) -> Result:
         """Call the function; `trigger_arg(annotation)` builds the trigger argument for its type.
 
         `data` is the trigger data for binding expressions ({name}, {queueTrigger}, ...).
@@ -105,7 +105,7 @@ class Invoker:
         return_value = None
         error: BaseException | None = None
         written: list[str] = []
-        with self.host.tracker.track():
+        with self.tracker.track():
             try:
                 kwargs = self._arguments(spec, trigger_arg, data, outputs, invocation_id)
                 return_value = spec.func(**kwargs)
@@ -114,7 +114,7 @@ class Invoker:
                 if "$return" in outputs:
                     outputs["$return"].set(return_value)
                 values = {name: out.get() for name, out in outputs.items()}
-                written = write_outputs(self.host, spec, values, data)
+                written = write_outputs(self.runtime, spec, values, data)
             except Exception as caught:  # the function's failure is the invocation's outcome
                 error = caught
         duration = (time.perf_counter() - started) * 1000
@@ -136,7 +136,20 @@ class Invoker:
             error=error,
         )
 
-    def _arguments(self, spec, trigger_arg, data, outputs, invocation_id) -> dict[str, Any]:
+    def invoke_in_background(self, spec: FunctionSpec, trigger_arg: TriggerArgument, data: dict[str, Any], detail: str) -> None:
+        """`invoke` in a thread of its own (the admin API): the caller does not wait for the outcome."""
+        threading.Thread(
+            target=self.invoke, args=(spec, trigger_arg, data, detail), name=f"invoke-{spec.name}", daemon=True
+        ).start()
+
+    def _arguments(
+        self,
+        spec: FunctionSpec,
+        trigger_arg: TriggerArgument,
+        data: dict[str, Any],
+        outputs: dict[str, Out],
+        invocation_id: str,
+    ) -> dict[str, Any]:
         inputs = {b["name"]: b for b in spec.inputs}
         kwargs: dict[str, Any] = {}
         for name, parameter in spec.parameters.items():
@@ -145,13 +158,13 @@ class Invoker:
             elif name in outputs:
                 kwargs[name] = outputs[name]
             elif name in inputs:
-                kwargs[name] = read_input(self.host, spec, inputs[name], data)
+                kwargs[name] = read_input(self.runtime, spec, inputs[name], data)
             elif name == "context":
-                kwargs[name] = Context(invocation_id, spec.name, str(self.host.app_directory))
+                kwargs[name] = Context(invocation_id, spec.name, self.function_directory)
             elif parameter.default is inspect.Parameter.empty:
                 raise TypeError(f"Function '{spec.name}': parameter '{name}' has no binding.")
         return kwargs
 
 
-async def _await(awaitable):
+async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable

@@ -6,12 +6,15 @@ same source: no second list of functions. `%Setting%` expressions are resolved a
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
+import sys
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from devhost.errors import BindingError
@@ -21,9 +24,20 @@ TRIGGER_TYPES = ("httpTrigger", "queueTrigger", "blobTrigger", "timerTrigger")
 INPUT_TYPES = ("blob",)
 OUTPUT_TYPES = ("queue", "blob", "http")
 
+DEFAULT_APP = "function_app:app"
+
 # FunctionApp.get_functions() may be called once per app (a second call fails its duplicate-name
 # check), so the built functions are kept per app object for hosts started again in one process.
 _BUILT: "weakref.WeakKeyDictionary[Any, list]" = weakref.WeakKeyDictionary()
+
+
+def import_app(reference: str, directory: Path) -> Any:
+    """The FunctionApp at `module:attribute`, imported from the app's directory as the Python worker
+    does. By reference, not by an import statement: the runner knows the app only as a FunctionApp."""
+    module_name, _, attribute = reference.partition(":")
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    return getattr(importlib.import_module(module_name), attribute or "app")
 
 
 def app_functions(app: Any) -> list:

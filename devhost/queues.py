@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.queue import QueueMessage
+from azure.storage.queue import QueueClient
 
 from devhost.bindings import annotation_kind, decode_message
 
 if TYPE_CHECKING:
-    from devhost.host import Host
+    from devhost.invocation import Invoker
     from devhost.metadata import FunctionSpec
+    from devhost.runtime import Runtime
 
 log = logging.getLogger("devhost")
 
@@ -46,12 +48,13 @@ class _InFlight:
 
 
 class QueueListener:
-    def __init__(self, host: "Host", spec: "FunctionSpec"):
-        self.host = host
+    def __init__(self, spec: FunctionSpec, runtime: Runtime, invoker: Invoker):
         self.spec = spec
-        self.connection = spec.trigger.get("connection")
-        self.queue_name = spec.trigger["queueName"]
-        options = host.config
+        self.runtime = runtime
+        self.invoker = invoker
+        self.connection: str | None = spec.trigger.get("connection")
+        self.queue_name: str = spec.trigger["queueName"]
+        options = runtime.config
         self.batch_size = max(1, min(32, options.batch_size))
         self.new_batch_threshold = max(0, options.new_batch_threshold)
         self.max_dequeue_count = max(1, options.max_dequeue_count)
@@ -66,30 +69,30 @@ class QueueListener:
         self._inflight: dict[str, _InFlight] = {}
         self._threads: list[threading.Thread] = []
         self.last_empty_poll = float("-inf")
-        self.client = None
-        self.poison_client = None
+        self.client: QueueClient = runtime.connections.queue(self.connection, self.queue_name)
+        runtime.queue_writes.subscribe(self.connection, self.queue_name, self.wake)
 
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.client = self.host.connections.queue(self.connection, self.queue_name, create=True)
-        self.poison_client = self.host.connections.queue(self.connection, f"{self.queue_name}-poison")
+        self.client = self.runtime.connections.queue(self.connection, self.queue_name, create=True)
         for target, label in ((self._poll_loop, "poll"), (self._renew_loop, "lease")):
             thread = threading.Thread(target=target, name=f"queue-{label}-{self.spec.name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def stop_polling(self) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         self._slot_free.set()
 
-    def join(self, timeout: float) -> None:
+    def close(self, timeout: float) -> None:
+        self._release_unfinished()
         for thread in self._threads:
             thread.join(timeout)
 
-    def release_unfinished(self) -> int:
-        """Make messages whose function did not finish visible again; returns how many."""
+    def _release_unfinished(self) -> None:
+        """Make messages whose function did not finish visible again (never deleted)."""
         with self._lock:
             records = list(self._inflight.values())
         released = 0
@@ -106,10 +109,23 @@ class QueueListener:
         self._closed.set()
         if released:
             log.warning("Released %d unfinished message(s) on queue '%s' (visible again).", released, self.queue_name)
-        return released
 
     def wake(self) -> None:
         self._wake.set()
+
+    def run_once(self, text: str) -> bool:
+        message = QueueMessage(id="admin", body=text.encode("utf-8"), dequeue_count=1)
+
+        def trigger_arg(annotation: Any) -> Any:
+            kind = annotation_kind(annotation)
+            if kind == "str":
+                return text
+            if kind == "bytes":
+                return message.get_body()
+            return message
+
+        self.invoker.invoke_in_background(self.spec, trigger_arg, {"queueTrigger": text}, "admin invoke")
+        return True
 
     # -- idle detection ------------------------------------------------------------------------
 
@@ -150,7 +166,7 @@ class QueueListener:
                 )
             except ResourceNotFoundError:
                 messages = []
-                self.client = self.host.connections.queue(self.connection, self.queue_name, create=True)
+                self.client = self.runtime.connections.queue(self.connection, self.queue_name, create=True)
             except Exception as error:
                 if self._stop.is_set():
                     break
@@ -222,7 +238,7 @@ class QueueListener:
 
         detail = f"queue={self.queue_name} id={message.id} dequeue_count={message.dequeue_count}"
         try:
-            result = self.host.invoker.invoke(self.spec, trigger_arg, data, detail)
+            result = self.invoker.invoke(self.spec, trigger_arg, data, detail)
             with record.lock:
                 record.finished = True
                 if record.released:
@@ -250,10 +266,10 @@ class QueueListener:
             "Moving message to queue '%s'.",
             message_id, self.queue_name, self.max_dequeue_count, dequeue_count, poison_name,
         )
-        poison = self.host.connections.queue(self.connection, poison_name, create=True)
+        poison = self.runtime.connections.queue(self.connection, poison_name, create=True)
         poison.send_message(content)  # the same text: base64 stays base64, as the host copies it
         self.client.delete_message(message_id, pop_receipt)
-        self.host.notify_queue(self.connection, poison_name)
+        self.runtime.queue_writes.notify(self.connection, poison_name)
 
     def _renew_loop(self) -> None:
         while not self._closed.wait(LEASE_SECONDS / 2):
@@ -267,6 +283,7 @@ class QueueListener:
                         receipt = self.client.update_message(
                             record.message.id, pop_receipt=record.pop_receipt, visibility_timeout=LEASE_SECONDS
                         )
-                        record.pop_receipt = receipt.pop_receipt
+                        # The SDK types pop_receipt as optional (peeked messages have none); an update always returns one.
+                        record.pop_receipt = receipt.pop_receipt or record.pop_receipt
                     except Exception as error:
                         log.warning("Renewing the lease of message %s failed: %s", record.message.id, error)

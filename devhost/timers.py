@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.timer import TimerRequest
+from azure.storage.blob import BlobClient
 from croniter import croniter
 
 from devhost.errors import BindingError
 
 if TYPE_CHECKING:
-    from devhost.host import Host
+    from devhost.invocation import Invoker
     from devhost.metadata import FunctionSpec
+    from devhost.runtime import Runtime
 
 log = logging.getLogger("devhost")
 
@@ -72,13 +74,14 @@ class Schedule:
 
 
 class TimerListener:
-    def __init__(self, host: "Host", spec: "FunctionSpec"):
-        self.host = host
+    def __init__(self, spec: FunctionSpec, runtime: Runtime, invoker: Invoker, *, past_due_tolerance: float):
         self.spec = spec
+        self.runtime = runtime
+        self.invoker = invoker
+        self.past_due_tolerance = timedelta(seconds=past_due_tolerance)
         where = f"Function '{spec.name}' timer trigger"
         raw = str(spec.trigger.get("schedule") or "")
-        self.disabled = raw.strip().lower() in DISABLED
-        self.schedule = None if self.disabled else Schedule(raw, where)
+        self.schedule = None if raw.strip().lower() in DISABLED else Schedule(raw, where)
         self.run_on_startup = bool(spec.trigger.get("runOnStartup"))
         monitor = spec.trigger.get("useMonitor")
         if monitor is None and self.schedule is not None:
@@ -92,21 +95,26 @@ class TimerListener:
         return datetime.now().astimezone()
 
     def start(self) -> None:
-        if self.disabled:
+        if self.schedule is None:
             log.info("Timer function '%s' is disabled: schedule resolved to %r.", self.spec.name, self.spec.trigger.get("schedule"))
             return
-        self._thread = threading.Thread(target=self._loop, name=f"timer-{self.spec.name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, args=(self.schedule,), name=f"timer-{self.spec.name}", daemon=True)
         self._thread.start()
 
-    def stop_polling(self) -> None:
+    def stop(self) -> None:
         self._stop.set()
 
-    def join(self, timeout: float) -> None:
+    def close(self, timeout: float) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
 
     def wake(self) -> None:
         pass
+
+    def run_once(self, text: str) -> bool:
+        request = TimerRequest(past_due=False)
+        self.invoker.invoke_in_background(self.spec, lambda annotation: request, {}, "admin invoke")
+        return True
 
     def quiet_since(self, moment: float) -> bool:
         return True  # timers fire forever; they never keep the host from being idle
@@ -116,32 +124,32 @@ class TimerListener:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def _loop(self, schedule: Schedule) -> None:
         now = self._now()
         past_due_at_start = self._missed_while_stopped(now)
         if past_due_at_start or self.run_on_startup:
             reason = "past due at start" if past_due_at_start else "run on startup"
-            self._fire(now, past_due=past_due_at_start, reason=reason)
-        tolerance = timedelta(seconds=self.host.timer_past_due_tolerance)
-        scheduled = self.schedule.next_after(self._now())
+            self._fire(schedule, now, past_due=past_due_at_start, reason=reason)
+        tolerance = self.past_due_tolerance
+        scheduled = schedule.next_after(self._now())
         missed = False
         while not self._stop.is_set():
             wait = (scheduled - self._now()).total_seconds()
             if wait > 0 and self._stop.wait(wait):
                 break
             late = missed or self._now() - scheduled > tolerance
-            self._fire(scheduled, past_due=late, reason="past due" if late else "schedule")
+            self._fire(schedule, scheduled, past_due=late, reason="past due" if late else "schedule")
             # Occurrences missed while the function ran collapse into one past-due run of the latest.
-            following = self.schedule.next_after(scheduled)
+            following = schedule.next_after(scheduled)
             now = self._now()
             missed = now - following > tolerance
             if missed:
-                while self.schedule.next_after(following) <= now:
-                    following = self.schedule.next_after(following)
+                while schedule.next_after(following) <= now:
+                    following = schedule.next_after(following)
             scheduled = following
 
-    def _fire(self, scheduled: datetime, *, past_due: bool, reason: str) -> None:
-        next_time = self.schedule.next_after(max(scheduled, self._now()))
+    def _fire(self, schedule: Schedule, scheduled: datetime, *, past_due: bool, reason: str) -> None:
+        next_time = schedule.next_after(max(scheduled, self._now()))
         status = {
             "Last": scheduled.isoformat(),
             "Next": next_time.isoformat(),
@@ -149,15 +157,15 @@ class TimerListener:
         }
         request = TimerRequest(past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True})
         detail = f"timer scheduled={scheduled.isoformat(timespec='seconds')} past_due={past_due} reason={reason}"
-        self.host.invoker.invoke(self.spec, lambda annotation: request, {}, detail)
+        self.invoker.invoke(self.spec, lambda annotation: request, {}, detail)
         if self.use_monitor:
             self._write_status(status)
 
     # -- schedule monitor ------------------------------------------------------------------------
 
-    def _status_blob(self):
-        container = self.host.connections.container(None, "azure-webjobs-hosts", create=True)
-        return container.get_blob_client(f"timers/{self.host.host_id}/{self.spec.function_id}/status")
+    def _status_blob(self) -> BlobClient:
+        container = self.runtime.connections.container(None, "azure-webjobs-hosts", create=True)
+        return container.get_blob_client(f"timers/{self.runtime.host_id}/{self.spec.function_id}/status")
 
     def _missed_while_stopped(self, now: datetime) -> bool:
         if not self.use_monitor:

@@ -72,7 +72,7 @@ def test_functions_listing_and_started_log(make_host, caplog):
 def test_real_function_app_health(make_host, connection_string):
     """The project's app with its documented settings; its non-HTTP functions are switched off with
     the host's `AzureWebJobs.<name>.Disabled` setting so they do not consume other tests' data."""
-    from devhost.host import load_local_settings
+    from devhost import load_local_settings
     from devhost.metadata import app_functions
     from function_app import app
 

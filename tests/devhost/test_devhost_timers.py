@@ -89,8 +89,8 @@ def test_late_run_is_past_due(make_host, names, probe, monkeypatch):
     original = timers.TimerListener._fire
     delays = iter([1.8])
 
-    def slow_first_fire(self, scheduled, *, past_due, reason):
-        original(self, scheduled, past_due=past_due, reason=reason)
+    def slow_first_fire(self, schedule, scheduled, *, past_due, reason):
+        original(self, schedule, scheduled, past_due=past_due, reason=reason)
         time.sleep(next(delays, 0))  # the first run overruns the next second's occurrence
 
     monkeypatch.setattr(timers.TimerListener, "_fire", slow_first_fire)
