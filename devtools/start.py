@@ -22,6 +22,7 @@ from devtools.azurite import DEFAULT_ENDPOINTS, ROOT, Azurite, is_running
 
 SETTINGS = ROOT / "local.settings.json"
 EXAMPLE = ROOT / "local.settings.example.json"
+DEMO_SETTINGS = {"DRIFTLINE_RETRAIN_COALESCE_SECONDS": "5"}
 
 
 def say(text: str) -> None:
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         command = [sys.executable, "-m", "devhost", "--port", str(args.port)]
         say("Core Tools not found; starting the app with devhost, the project's local runner")
-    env = {**values, **os.environ}
+    # The demo's uploads land seconds apart; a short coalescing window keeps it quick.
+    env = {**values, **(DEMO_SETTINGS if args.demo else {}), **os.environ}
     app = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         base = f"http://127.0.0.1:{args.port}"

@@ -34,7 +34,8 @@ def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
 
         body = _decision_body(req)
         run_id = req.route_params.get("run_id", "")
-        decision = approvals.decide(context.storage(), context.settings(), run_id, approved=approved, **body)
+        decision = approvals.decide(context.storage(), context.settings(), run_id, approved=approved,
+                                    by=body["by"], reason=body["reason"])
         return {
             "run_id": run_id,
             "status": decision.run["status"],
@@ -67,6 +68,7 @@ def rollback_model(req: func.HttpRequest) -> func.HttpResponse:
         from shared.platform import context
 
         body = _decision_body(req)
-        return deploy.rollback_production(context.storage(), req.route_params.get("name", ""), **body)
+        return deploy.rollback_production(context.storage(), req.route_params.get("name", ""),
+                                          by=body["by"], reason=body["reason"])
 
     return respond("rollback_model", call)

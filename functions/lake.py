@@ -33,5 +33,7 @@ def _handle(blob: func.InputStream) -> None:
     from shared.events import lake  # the core loads on first use, not at indexing
     from shared.platform import context
 
-    etag = (blob.blob_properties or {}).get("ETag") or (blob.blob_properties or {}).get("Etag")
-    lake.handle_upload(context.storage(), context.settings(), blob.name, etag)  # logs its outcome
+    # The worker's InputStream carries the blob's properties; the abstract type does not declare them.
+    properties = getattr(blob, "blob_properties", None) or {}
+    etag = properties.get("ETag") or properties.get("Etag")
+    lake.handle_upload(context.storage(), context.settings(), blob.name or "", etag)  # logs its outcome

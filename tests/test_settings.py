@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from shared.platform.settings import SettingsError, load_settings
+from shared.platform.settings import Settings, SettingsError, load_settings
 
 BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,18 @@ def test_example_file_lists_valid_settings():
     values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     load_settings(values)
+
+
+# Set in the example on purpose: local webhook secrets, so a local push can be signed.
+LOCAL_VALUES = {"github_secret", "ado_secret"}
+
+
+def test_example_file_gives_the_code_defaults():
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    example, defaults = load_settings(values), load_settings({"AzureWebJobsStorage": values["AzureWebJobsStorage"]})
+    differ = [f.name for f in fields(Settings) if f.name not in LOCAL_VALUES
+              and getattr(example, f.name) != getattr(defaults, f.name)]
+    assert differ == []
 
 
 def test_example_file_lists_every_setting_the_app_reads():

@@ -175,7 +175,10 @@ def complete_step(
     A following step without a queue (approval) pauses the run when wait=True (WAITING, nothing
     sent; the approve call resumes it) and is recorded as skipped otherwise.
     """
-    plan = get_run(storage, message.run_id)["plan"]
+    run = get_run(storage, message.run_id)
+    if run is None:
+        raise UnknownRun(f"run {message.run_id} does not exist.")
+    plan = run["plan"]
     following = plans.next_step(plan, message.step)
     skipped = None
     if following is not None and plans.QUEUE_FOR_STEP[following] is None and not wait:

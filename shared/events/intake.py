@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime, timezone
+from typing import Any
 
 from shared.chain import runs
 from shared.chain.states import RunStatus
@@ -124,14 +125,14 @@ def process(storage: Storage, settings: Settings, body: str) -> Outcome:
     document = storage.read_json(names.HOOKS, record_name(provider, delivery))
     if document is None:
         raise InvalidMessage(f"no record of {provider} delivery {delivery}.")
-    record = document.value
+    record: dict[str, Any] = document.value
     if record["kind"] == "push":
         outcome = _start(storage, settings, Push(**{**record["event"], "commits": tuple(record["event"]["commits"]),
                                                     "changed": _tuple(record["event"]["changed"])}))
     else:
         outcome = ci_wait.apply(storage, settings, CiOutcome(**record["event"]))
     storage.update_json(names.HOOKS, record_name(provider, delivery),
-                        lambda r: {**r, "state": "processed", "outcome": asdict(outcome)})
+                        lambda r: {**(r or record), "state": "processed", "outcome": asdict(outcome)})
     return outcome
 
 

@@ -220,7 +220,7 @@ def _ado_push(delivery: str, body: dict[str, Any], branches: tuple[str, ...]) ->
         return Ignored(f"branch deletion {heads[0]['name']!r} does not start a run")
     chosen = next((u for u in live if not isinstance(_branch(u["name"], branches), Ignored)), None)
     if chosen is None:
-        return _branch(live[0]["name"], branches)
+        return Ignored(f"no watched branch in this push (DRIFTLINE_BRANCHES={','.join(branches)})")
     repository = resource.get("repository") or {}
     commits = [c for c in resource.get("commits") or [] if isinstance(c, dict)]
     return Push(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import IO
 from datetime import datetime, timedelta, timezone
 
 from shared.chain import runs
@@ -66,7 +67,7 @@ class _Concatenated(io.RawIOBase):
     def __init__(self, storage: Storage, blobs: list[str]):
         self._storage = storage
         self._pending: Iterator[str] = iter(blobs)
-        self._current: io.BufferedReader | None = None
+        self._current: IO[bytes] | None = None
         self._last = b"\n"
 
     def readable(self) -> bool:

@@ -39,10 +39,11 @@ def job_environment(settings: Settings, message: StepMessage) -> dict[str, str]:
             "Azure ML training needs identity-based storage settings (AzureWebJobsStorage__accountName, "
             "or __blobServiceUri and __queueServiceUri) so no account key is copied into the job."
         )
+    blob_uri, queue_uri = settings.storage.service_uris()
     variables = {
         MESSAGE_VARIABLE: message.to_json(),
-        "AzureWebJobsStorage__blobServiceUri": settings.storage.blob_service_uri,
-        "AzureWebJobsStorage__queueServiceUri": settings.storage.queue_service_uri,
+        "AzureWebJobsStorage__blobServiceUri": blob_uri,
+        "AzureWebJobsStorage__queueServiceUri": queue_uri,
         "DRIFTLINE_MODEL_NAME": settings.model_name,
         "DRIFTLINE_TARGET_COLUMN": settings.target_column,
         "DRIFTLINE_TRAINING_PARAMS": json.dumps(dict(settings.training_params)),
@@ -82,6 +83,8 @@ def submit(settings: Settings, message: StepMessage) -> str:
     from azure.identity import DefaultAzureCredential
 
     workspace = settings.azureml
+    if workspace is None:
+        raise ValueError("DRIFTLINE_TRAINING_COMPUTE is not azureml; there is no workspace to train in.")
     client = MLClient(DefaultAzureCredential(), workspace.subscription_id, workspace.resource_group,
                       workspace.workspace)
     name = job_name(message.run_id)
@@ -100,8 +103,8 @@ def main() -> int:
     from shared.chain import runs, steps
     from shared.chain.states import StopRun
     from shared.model import training
-    from shared.platform.settings import load_settings
     from shared.platform import azure_storage
+    from shared.platform.settings import load_settings
 
     settings = load_settings()
     storage = azure_storage.connect(settings.storage)

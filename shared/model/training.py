@@ -141,10 +141,11 @@ def entry_point(spec: str | None) -> EntryPoint:
         function = getattr(module, attribute)
     except (ImportError, AttributeError) as error:
         raise StopRun(RunStatus.FAILED, f"the training entry point {spec} cannot be loaded: {error}.") from None
+    source_file = inspect.getsourcefile(module)
     try:
-        with open(inspect.getsourcefile(module), "rb") as source:
-            digest = hashlib.sha256(source.read()).hexdigest()
-    except (TypeError, OSError):
+        with open(source_file or "", "rb") as source:
+            digest: str | None = hashlib.sha256(source.read()).hexdigest()
+    except OSError:
         digest = None
     return EntryPoint(spec, function, digest)
 

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from shared.platform.errors import SettingsError
 
@@ -37,6 +37,12 @@ class StorageConnection:
     @property
     def uses_identity(self) -> bool:
         return self.connection_string is None
+
+    def service_uris(self) -> tuple[str, str]:
+        """(blob, queue) service URIs of identity-based access."""
+        if self.blob_service_uri is None or self.queue_service_uri is None:
+            raise SettingsError("identity-based storage access needs both the blob and the queue service URI.")
+        return self.blob_service_uri, self.queue_service_uri
 
 
 @dataclass(frozen=True)
@@ -125,9 +131,13 @@ def azureml_workspace(env: Mapping[str, str], compute: str) -> AzureMLWorkspace 
     missing = [keys[field_name] for field_name, value in values.items() if value is None]
     if missing:
         raise SettingsError(f"DRIFTLINE_TRAINING_COMPUTE=azureml needs {', '.join(missing)}.")
-    return AzureMLWorkspace(**values)
+    return AzureMLWorkspace(**{field_name: str(value) for field_name, value in values.items()})
 
 
+@overload
+def _text(env: Mapping[str, str], name: str, default: str) -> str: ...
+@overload
+def _text(env: Mapping[str, str], name: str, default: None) -> str | None: ...
 def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     value = env.get(name)
     return default if value is None or value.strip() == "" else value.strip()

@@ -60,7 +60,7 @@ def parse_body(body: Any) -> list[Labels]:
             raise BadRequest(f"{where} must be an object with request_id and labels (or index and label).")
         request_id = item.get("request_id")
         ref = LogRef.parse(request_id) if isinstance(request_id, str) else None
-        if ref is None:
+        if ref is None or not isinstance(request_id, str):
             shown = json.dumps(request_id)[:80]
             raise BadRequest(
                 f"{where}: request_id {shown} is not an id /api/score issued (r-<YYYYMMDDHH>-<instance>-<seq>-<n>); "

@@ -139,6 +139,7 @@ def validate(features: tuple[Feature, ...], records: list[Any]) -> list[dict[str
 
 def parse_body(body: Any) -> tuple[list[Any], str | None]:
     """The records and the caller's optional request id of a score request body (an object, or a bare list)."""
+    records: Any
     if isinstance(body, list):
         records, request_id = body, None
     elif isinstance(body, dict):
@@ -398,6 +399,8 @@ class Scorer:
         from shared.model import deploy
 
         version = deploy.route(model, request_key or client_request_id or uuid.uuid4().hex, aliases)
+        if version is None:
+            raise Unavailable(f"model {model} has no production version yet: train and deploy one, then retry.")
         canary = table.get("canary")
         alias = "canary" if canary is not None and int(canary["version"]) == version else "production"
         try:
