@@ -42,11 +42,11 @@ def bare_seconds() -> float:
 def pipeline_seconds(connection_string: str, model: str, attempt: int) -> float:
     from devhost import Host
     from shared.chain import runs
+    from shared.chain.states import FINAL_RUN
     from shared.events import lake
     from shared.model import registry
-    from shared.platform import names
+    from shared.platform import azure_storage, names
     from shared.platform.settings import StorageConnection
-    from shared.platform.storage import Storage
 
     settings = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     settings.update({
@@ -54,7 +54,7 @@ def pipeline_seconds(connection_string: str, model: str, attempt: int) -> float:
         "DRIFTLINE_MODEL_NAME": model,
         "DRIFTLINE_RETRAIN_COALESCE_SECONDS": "0",
     })
-    storage = Storage.connect(StorageConnection(connection_string=connection_string))
+    storage = azure_storage.connect(StorageConnection(connection_string=connection_string))
     name = f"labeled/attempt-{attempt}/customers.csv"
     before = registry.resolve(storage, model, "production")
     with Host(settings=settings, port=0, blob_poll_interval=0.2):
@@ -63,7 +63,7 @@ def pipeline_seconds(connection_string: str, model: str, attempt: int) -> float:
         while registry.resolve(storage, model, "production") == before:
             receipt = lake.read_receipt(storage, name, etag)
             run = receipt and receipt.get("run_id") and runs.get_run(storage, receipt["run_id"])
-            if run and run["status"] in runs.FINAL and run["status"] != "succeeded":
+            if run and run["status"] in FINAL_RUN and run["status"] != "succeeded":
                 raise SystemExit(f"the run ended {run['status']}: {run['events'][-1]['detail']}")
             if time.perf_counter() - start > 300:
                 raise SystemExit("no production model after 300 s; see the log above")

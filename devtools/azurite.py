@@ -58,6 +58,12 @@ def free_ports(count: int) -> list[int]:
 
 
 def azurite_binary() -> str:
+    """The Azurite command; raises FileNotFoundError saying what to install when it cannot run."""
+    if shutil.which("node") is None:
+        raise FileNotFoundError(
+            "Azurite needs Node.js, and `node` is not on PATH: install Node.js (and run `npm ci` in the "
+            "project folder), or run only the tests that need no emulator: pytest -m 'not azurite'."
+        )
     local = ROOT / "node_modules" / ".bin" / "azurite"
     if local.exists():
         return str(local)

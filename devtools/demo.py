@@ -21,6 +21,7 @@ import requests
 
 from devtools.azurite import ROOT
 from shared.chain import runs
+from shared.chain.states import FINAL_RUN
 from shared.events import lake
 from shared.platform import names
 from shared.platform.context import settings as app_settings
@@ -63,7 +64,7 @@ def follow_run(storage: Storage, run_id: str) -> dict[str, Any]:
                 step = event["step"] or "run"
                 say(f"  {run_id[:8]} {step:<9} {event['status']:<10} {event['detail']}")
             seen = len(run["events"])
-            if run["status"] in runs.FINAL or run["status"] == "waiting":
+            if run["status"] in FINAL_RUN or run["status"] == "waiting":
                 return run
         time.sleep(0.5)
     raise SystemExit(f"run {run_id} did not finish within {TIMEOUT} s")

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # inside the code that uses them. bench/cold_start.py measures the whole import against the bare
 # azure.functions import.
 HEAVY = (
-    "pandas", "scipy", "sklearn", "pyarrow", "skops", "numpy", "jinja2",
+    "pandas", "scipy", "sklearn", "pyarrow", "skops", "numpy",
     "azure.storage.blob", "azure.storage.queue", "azure.identity", "requests",
 )
 

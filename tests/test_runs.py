@@ -1,4 +1,4 @@
-"""Run state and step idempotency on a real Azurite."""
+"""Run state and step idempotency (on MemoryStorage: the core, called directly)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,11 @@ from shared.chain import runs
 from shared.platform import names
 from shared.platform.messages import InvalidMessage, StepMessage
 from shared.platform.storage import Storage
+from tests.helpers import queues
 
 
 def drain(storage: Storage, queue: str) -> list[StepMessage]:
-    client = storage.queue(queue)
-    found = []
-    for raw in client.receive_messages(messages_per_page=32, visibility_timeout=1):
-        found.append(StepMessage.from_json(raw.content))
-        client.delete_message(raw)
-    return found
+    return [StepMessage.from_json(body) for body in queues.take(storage, queue)]
 
 
 def test_same_event_starts_one_run(storage: Storage, unique: str):
@@ -61,8 +57,7 @@ def test_bad_message_goes_to_poison_with_reason(storage: Storage, unique: str):
     with pytest.raises(InvalidMessage) as caught:
         StepMessage.from_json(body)
     runs.poison(storage, names.TEST_QUEUE, body, caught.value.reason, caught.value.run_id)
-    poisoned = storage.queue(f"{names.TEST_QUEUE}-poison").receive_messages(messages_per_page=32)
-    entries = [json.loads(m.content) for m in poisoned]
+    entries = [json.loads(body) for body in queues.take(storage, f"{names.TEST_QUEUE}-poison")]
     assert any(e["body"] == body and "unknown message schema" in e["reason"] for e in entries)
     assert runs.get_run(storage, run_id)["status"] == "failed"
 

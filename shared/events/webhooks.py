@@ -220,7 +220,8 @@ def _ado_push(delivery: str, body: dict[str, Any], branches: tuple[str, ...]) ->
         return Ignored(f"branch deletion {heads[0]['name']!r} does not start a run")
     chosen = next((u for u in live if not isinstance(_branch(u["name"], branches), Ignored)), None)
     if chosen is None:
-        return Ignored(f"no watched branch in this push (DRIFTLINE_BRANCHES={','.join(branches)})")
+        unwatched = _branch(live[0]["name"], branches)
+        return unwatched if isinstance(unwatched, Ignored) else Ignored(f"{unwatched!r} is not watched")
     repository = resource.get("repository") or {}
     commits = [c for c in resource.get("commits") or [] if isinstance(c, dict)]
     return Push(

@@ -4,6 +4,7 @@ On top of the contract in `shared.platform.storage`:
 - queue messages are base64-encoded, as the Functions host reads and writes them;
 - containers and queues are created on first use (once per Storage and name);
 - `open_stream` streams the blob in chunks, never loading it whole;
+- ETags are in the quoted form of the HTTP headers everywhere (listings too);
 - connection strings and `UseDevelopmentStorage=true` (Azurite on its default ports), or service
   URIs with DefaultAzureCredential (managed identity), as `StorageConnection` describes.
 
@@ -19,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from shared.platform.errors import BlobNotFound, ConditionFailed
+from shared.platform.errors import BlobNotFound, ConditionFailed, SettingsError
 from shared.platform.settings import StorageConnection
 from shared.platform.storage import BlobItem, Storage
 
@@ -50,13 +51,13 @@ def service_clients(connection: StorageConnection) -> tuple[BlobServiceClient, Q
     if connection.connection_string is not None:
         cs = resolve_connection_string(connection.connection_string)
         return BlobServiceClient.from_connection_string(cs), QueueServiceClient.from_connection_string(cs)
+    blob_uri, queue_uri = connection.blob_service_uri, connection.queue_service_uri
+    if blob_uri is None or queue_uri is None:
+        raise SettingsError("a storage connection needs a connection string, or both service URIs.")
     from azure.identity import DefaultAzureCredential
 
     credential = DefaultAzureCredential()
-    return (
-        BlobServiceClient(connection.blob_service_uri, credential=credential),
-        QueueServiceClient(connection.queue_service_uri, credential=credential),
-    )
+    return BlobServiceClient(blob_uri, credential=credential), QueueServiceClient(queue_uri, credential=credential)
 
 
 def connect(connection: StorageConnection) -> AzureStorage:
@@ -166,7 +167,9 @@ class AzureStorage(Storage):
 
     def list(self, container: str, prefix: str = "") -> Iterator[BlobItem]:
         for blob in self.container(container).list_blobs(name_starts_with=prefix):
-            yield BlobItem(blob.name, blob.etag, blob.size, blob.last_modified)
+            # a listing's ETags come unquoted; writes, reads and HEAD answer them quoted
+            etag = blob.etag if blob.etag.startswith('"') else f'"{blob.etag}"'
+            yield BlobItem(blob.name, etag, blob.size, blob.last_modified)
 
     def copy(self, container: str, source: str, target: str, *, target_container: str | None = None) -> None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -7,11 +7,13 @@ invisible until their delay has passed. Base64 is a wire detail of Azure queues;
 kept as the text that was sent.
 
 Tests read queues with `messages` (visible bodies, left in place) and `take` (visible bodies,
-removed), the way the Functions host would receive them. Every method is thread-safe.
+removed), the way the Functions host would receive them, and empty one with `clear`.
+Every method is thread-safe.
 """
 
 from __future__ import annotations
 
+import builtins  # `builtins.list`: inside the class, `list` is the listing method
 import io
 import itertools
 import threading
@@ -131,13 +133,13 @@ class MemoryStorage(Storage):
         with self._lock:
             self._queues[queue].append(_Message(text, self._clock() + (delay_seconds or 0)))
 
-    def messages(self, queue: str) -> list[str]:
+    def messages(self, queue: str) -> builtins.list[str]:
         """The bodies of the queue's visible messages in the order sent; the messages stay queued."""
         now = self._clock()
         with self._lock:
             return [m.text for m in self._queues.get(queue, []) if m.visible_at <= now]
 
-    def take(self, queue: str, match: Callable[[str], bool] | None = None) -> list[str]:
+    def take(self, queue: str, match: Callable[[str], bool] | None = None) -> builtins.list[str]:
         """Remove and return the bodies of the visible messages (those `match` accepts, when given),
         in the order sent; delayed and unmatched messages stay queued."""
         now = self._clock()
@@ -149,6 +151,11 @@ class MemoryStorage(Storage):
             taken = [m for m in queued if id(m) in chosen]
             self._queues[queue] = [m for m in queued if id(m) not in chosen]
         return [m.text for m in taken]
+
+    def clear(self, queue: str) -> None:
+        """Drop every message on the queue, delayed ones too."""
+        with self._lock:
+            self._queues.pop(queue, None)
 
 
 def _now() -> datetime:

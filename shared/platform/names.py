@@ -13,6 +13,7 @@ MODELS = "models"
 REPORTS = "reports"
 RUNS = "runs"
 HOOKS = "hooks"  # webhook delivery records (de-duplication), CI-wait index, upload receipts
+CODE = "code"  # snapshots of the watched repository: <repository key>/<commit>.tar.gz and .manifest.json
 
 LABELED_PREFIX = "labeled/"
 INCOMING_PREFIX = "incoming/"

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, overload
+from urllib.parse import urlsplit
 
 from shared.platform.errors import SettingsError
 
@@ -43,6 +45,25 @@ class StorageConnection:
         if self.blob_service_uri is None or self.queue_service_uri is None:
             raise SettingsError("identity-based storage access needs both the blob and the queue service URI.")
         return self.blob_service_uri, self.queue_service_uri
+
+
+@dataclass(frozen=True)
+class CodeSourceSettings:
+    """Where runs get the code of a pushed commit (DRIFTLINE_CODE_SOURCE; see shared/repo/sources.py).
+
+    `kind` is None (no code source), "git" (dulwich fetches `git_location`, a URL or a path), "github"
+    or "azure-devops" (their REST APIs). Tokens are left out of the repr.
+    """
+
+    kind: str | None = None
+    git_location: str | None = None
+    github_repository: str | None = None
+    github_token: str | None = field(default=None, repr=False)
+    github_api_url: str = "https://api.github.com"
+    ado_organization_url: str | None = None
+    ado_project: str | None = None
+    ado_repository: str | None = None
+    ado_pat: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,9 @@ class Settings:
     cleanup_enabled: bool = True
     drift_window_hours: float = 24.0
     step_max_retries: int = 2
+    code_source: CodeSourceSettings = CodeSourceSettings()
+    snapshot_max_bytes: int = 50 * 1024 * 1024
+    snapshot_max_files: int = 5000
 
 
 QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
@@ -208,6 +232,57 @@ def blob_source(env: Mapping[str, str] | None = None) -> str:
     raise SettingsError(f"DRIFTLINE_BLOB_SOURCE must be one of {', '.join(BLOB_SOURCES)}, got {value!r}.")
 
 
+GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$")
+
+
+@overload
+def _url(env: Mapping[str, str], name: str, default: str) -> str: ...
+@overload
+def _url(env: Mapping[str, str], name: str, default: None) -> str | None: ...
+def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = _text(env, name, default)
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(f"{name} must be an http(s) URL, got {value!r}.")
+        value = value.rstrip("/")
+    return value
+
+
+def code_source_settings(env: Mapping[str, str]) -> CodeSourceSettings:
+    value = _text(env, "DRIFTLINE_CODE_SOURCE", None)
+    kind, location = value, None
+    if value is not None and value.startswith("git:") and value[4:].strip():
+        kind, location = "git", value[4:].strip()
+    elif value not in (None, "github", "azure-devops"):
+        raise SettingsError(f"DRIFTLINE_CODE_SOURCE must be empty, git:<url-or-path>, github or azure-devops, "
+                            f"got {value!r}.")
+    repository = _text(env, "DRIFTLINE_GITHUB_REPOSITORY", None)
+    if repository is not None and not GITHUB_REPOSITORY.match(repository):
+        raise SettingsError(f"DRIFTLINE_GITHUB_REPOSITORY must look like 'owner/name', got {repository!r}.")
+    source = CodeSourceSettings(
+        kind=kind,
+        git_location=location,
+        github_repository=repository,
+        github_token=_text(env, "DRIFTLINE_GITHUB_TOKEN", None),
+        github_api_url=_url(env, "DRIFTLINE_GITHUB_API_URL", "https://api.github.com"),
+        ado_organization_url=_url(env, "DRIFTLINE_ADO_ORGANIZATION_URL", None),
+        ado_project=_text(env, "DRIFTLINE_ADO_PROJECT", None),
+        ado_repository=_text(env, "DRIFTLINE_ADO_REPOSITORY", None),
+        ado_pat=_text(env, "DRIFTLINE_ADO_PAT", None),
+    )
+    needed = {
+        "github": {"DRIFTLINE_GITHUB_REPOSITORY": source.github_repository},
+        "azure-devops": {"DRIFTLINE_ADO_ORGANIZATION_URL": source.ado_organization_url,
+                         "DRIFTLINE_ADO_PROJECT": source.ado_project,
+                         "DRIFTLINE_ADO_REPOSITORY": source.ado_repository},
+    }.get(kind or "", {})
+    missing = [name for name, given in needed.items() if given is None]
+    if missing:
+        raise SettingsError(f"DRIFTLINE_CODE_SOURCE={kind} needs {', '.join(missing)}.")
+    return source
+
+
 def storage_connection(env: Mapping[str, str], prefix: str = STORAGE_SETTING) -> StorageConnection:
     connection_string = _text(env, prefix, None)
     if connection_string is not None:
@@ -282,4 +357,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         canary_min_feedback=_number(env, "DRIFTLINE_CANARY_MIN_FEEDBACK", 20, int, 1),
         training_compute=compute,
         azureml=azureml_workspace(env, compute),
+        code_source=code_source_settings(env),
+        snapshot_max_bytes=_number(env, "DRIFTLINE_SNAPSHOT_MAX_BYTES", 50 * 1024 * 1024, int, 1024),
+        snapshot_max_files=_number(env, "DRIFTLINE_SNAPSHOT_MAX_FILES", 5000, int, 1),
     )

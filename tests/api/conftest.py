@@ -1,5 +1,5 @@
-"""Fixtures for the HTTP API tests: a real small model in a real registry on Azurite, and a way to
-call the app's HTTP functions with real `func.HttpRequest` objects."""
+"""Fixtures for the HTTP API tests: a real small model in a real registry on the test's
+MemoryStorage, and a way to call the app's HTTP functions with real `func.HttpRequest` objects."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-from api_helpers import Trained, train
 
 from shared.platform import context
 from shared.serving import scoring
+from tests.helpers.api import Trained, train
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +27,9 @@ def model_name(unique: str) -> str:
 
 
 @pytest.fixture
-def api_env(storage_env: str, model_name: str, monkeypatch) -> Iterator[dict[str, str]]:
-    """Settings for one test's model: alias checked on every request, small log batches. Resets the
-    process-wide context and scorer before and after."""
+def api_env(memory_env, model_name: str, monkeypatch) -> Iterator[dict[str, str]]:
+    """Settings for one test's model, the app on the test's MemoryStorage: alias checked on every
+    request, small log batches. Resets the process-wide context and scorer before and after."""
     env = {
         "DRIFTLINE_MODEL_NAME": model_name,
         "DRIFTLINE_ALIAS_CHECK_SECONDS": "0",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from api_helpers import payload, point, register_version, rows
 
 from shared.model import deploy
 from shared.model.canary import canary_stats
 from shared.serving import scoring
+from tests.helpers.api import payload, point, register_version, rows
 
 
 @pytest.fixture

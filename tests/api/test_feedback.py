@@ -7,13 +7,13 @@ import io
 import json
 
 import pytest
-from api_helpers import FEATURES, payload, point, register_version, rows
 
 from shared.platform import context, names
 from shared.serving import scoring
 from shared.platform.errors import NotFound
 from shared.serving.feedback import FEEDBACK_PREFIX, record
 from shared.serving.scoring_log import LogRef, log_prefix
+from tests.helpers.api import FEATURES, payload, point, register_version, rows
 
 RID = "<the scored request id>"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from api_helpers import payload, point, register_version
 
 from shared.chain import runs
 from shared.platform.messages import StepMessage
+from tests.helpers.api import payload, point, register_version
 
 
 @pytest.fixture

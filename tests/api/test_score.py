@@ -1,12 +1,13 @@
-"""POST /api/score against a real registry on Azurite, through the app's HTTP function."""
+"""POST /api/score against a real registry, through the app's HTTP function."""
 
 from __future__ import annotations
 
 import pytest
-from api_helpers import FEATURES, payload, point, register_version, rows
 
 from shared.serving import scoring
 from shared.serving.scoring_log import LogRef
+from tests.helpers.api import FEATURES, payload, point, register_version, rows
+from tests.helpers.memory import MEMORY_CONNECTION
 
 
 @pytest.fixture
@@ -112,14 +113,14 @@ def test_alias_move_is_served_next_request_without_a_download_per_request(call, 
     assert (cache.downloads, cache.alias_reads, cache.etag_checks) == (2, 2, 9)
 
 
-def test_alias_is_checked_at_most_once_per_interval(storage, connection_string, model_name, trained):
+def test_alias_is_checked_at_most_once_per_interval(storage, model_name, trained):
     """With a 60 s interval and a hand-driven clock: no HEAD request inside the interval, so a moved
     alias is seen only once the interval has passed."""
     from shared.platform.settings import load_settings
 
     version = register_version(storage, model_name, trained[0], run_id="run0001")
     point(storage, model_name, version)
-    settings = load_settings({"AzureWebJobsStorage": connection_string, "DRIFTLINE_MODEL_NAME": model_name,
+    settings = load_settings({"AzureWebJobsStorage": MEMORY_CONNECTION, "DRIFTLINE_MODEL_NAME": model_name,
                               "DRIFTLINE_ALIAS_CHECK_SECONDS": "60"})
     now = [1000.0]
     scorer = scoring.Scorer.create(storage, settings)

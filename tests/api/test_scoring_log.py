@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from api_helpers import FEATURES, payload, point, register_version, rows
 
 from shared.platform import names
 from shared.serving import scoring
 from shared.serving.scoring_log import LogRef, ScoredRequest, ScoringLog, log_prefix
+from tests.helpers.api import FEATURES, payload, point, register_version, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,13 +100,17 @@ def test_log_files_are_never_overwritten(storage, model_name):
     assert (read_lines(storage, first_name)[0]["x1"], read_lines(storage, moved)[0]["x1"]) == (1.0, 2.0)
 
 
-def test_process_exit_flushes_the_buffer(production, storage, model_name, trained, connection_string):
+def test_process_exit_flushes_the_buffer(azure_storage, model_name, trained, connection_string):
+    """A separate process, so on Azurite: what it buffered is written when it exits."""
+    storage = azure_storage
+    point(storage, model_name, register_version(storage, model_name, trained[0], run_id="run0001"))
     script = (
         "from shared.serving import scoring\n"
         f"print(scoring.instance().score({{'records': {rows(trained[0], 2)!r}}}).request_id)\n"
     )
     env = {**os.environ, "AzureWebJobsStorage": connection_string, "DRIFTLINE_MODEL_NAME": model_name,
-           "DRIFTLINE_SCORING_LOG_BATCH": "1000", "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS": "3600"}
+           "DRIFTLINE_ALIAS_CHECK_SECONDS": "0", "DRIFTLINE_SCORING_LOG_BATCH": "1000",
+           "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS": "3600"}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr

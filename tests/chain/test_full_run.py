@@ -1,12 +1,14 @@
 """A whole `full` run, walked by feeding each queued message to its trigger: labeled upload to
-production = version 1, then new data to production = version 2 with version 1 kept as previous."""
+production = version 1, then new data to production = version 2 with version 1 kept as previous.
+The chain test on the real emulator: its triggers reach Azurite through the app's settings."""
 
 from __future__ import annotations
 
 from shared.model import registry
 
 
-def test_full_run_deploys_version_1_then_version_2(chain, labeled_frame):
+def test_full_run_deploys_version_1_then_version_2(azure_chain, labeled_frame):
+    chain = azure_chain
     first = labeled_frame.iloc[:1500]
     run_id = chain.start([chain.upload(first, "part-1.csv")])
     assert chain.pump(run_id) == ["retrain", "register", "test", "deploy"]

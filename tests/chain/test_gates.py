@@ -10,7 +10,7 @@ def gates_of(run, step="test"):
 
 
 def test_model_breaking_the_scoring_contract_is_rejected(chain, labeled_frame):
-    chain.configure(training_entry_point="chain_entry_points:wrong_shape")
+    chain.configure(training_entry_point="tests.helpers.entry_points:wrong_shape")
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
     assert chain.pump(run_id) == ["retrain", "register", "test"]
     run = chain.run(run_id)
@@ -26,7 +26,7 @@ def test_model_breaking_the_scoring_contract_is_rejected(chain, labeled_frame):
 
 def test_model_worse_than_production_on_the_same_rows_is_rejected(chain, labeled_frame):
     chain.train_version(labeled_frame)
-    chain.configure(training_entry_point="chain_entry_points:constant")
+    chain.configure(training_entry_point="tests.helpers.entry_points:constant")
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
     chain.pump(run_id)
     run = chain.run(run_id)
@@ -38,7 +38,7 @@ def test_model_worse_than_production_on_the_same_rows_is_rejected(chain, labeled
 
 
 def test_untrusted_artifact_fails_the_first_gate(chain, labeled_frame):
-    chain.configure(training_entry_point="chain_entry_points:untrusted")
+    chain.configure(training_entry_point="tests.helpers.entry_points:untrusted")
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
     chain.pump(run_id)
     run = chain.run(run_id)
@@ -48,7 +48,7 @@ def test_untrusted_artifact_fails_the_first_gate(chain, labeled_frame):
 
 
 def test_project_integration_check_and_latency_budget(chain, quick_retrain):
-    chain.configure(integration_tests="chain_entry_points:integration_fails", latency_budget_ms="0.001")
+    chain.configure(integration_tests="tests.helpers.entry_points:integration_fails", latency_budget_ms="0.001")
     run_id = chain.start([])
     quick_retrain(run_id)
     chain.pump(run_id)
@@ -65,7 +65,7 @@ def test_app_plan_tests_the_production_version(chain, quick_retrain):
     first = chain.start([])
     quick_retrain(first)
     chain.pump(first)
-    chain.configure(integration_tests="chain_entry_points:integration_passes")
+    chain.configure(integration_tests="tests.helpers.entry_points:integration_passes")
     run_id = chain.start(plan="app", trigger={"kind": "push", "commit": "abc"})
     assert chain.pump(run_id) == ["test", "deploy"]
     run = chain.run(run_id)

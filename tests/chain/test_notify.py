@@ -10,6 +10,7 @@ import pytest
 
 from shared.chain import notify
 from shared.platform import names, signatures
+from tests.helpers.chain import poison_entries
 
 SECRET = "notify-secret"
 
@@ -89,13 +90,3 @@ def test_malformed_notification_goes_to_poison(chain):
     poisoned = poison_entries(chain, names.NOTIFY_QUEUE, body)
     assert poisoned and "event must be one of" in poisoned[0]["reason"]
 
-
-def poison_entries(chain, queue: str, body: str) -> list[dict]:
-    client = chain.storage.queue(f"{queue}-poison")
-    found = []
-    for raw in client.receive_messages(messages_per_page=32, visibility_timeout=2):
-        entry = json.loads(raw.content)
-        if entry["body"] == body:
-            found.append(entry)
-            client.delete_message(raw)
-    return found

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from test_notify import poison_entries
 
 from shared.platform import names
 from shared.platform.messages import StepMessage
+from tests.helpers.chain import poison_entries
 
 
 @pytest.mark.parametrize("queue", [names.RETRAIN_QUEUE, names.REGISTER_QUEUE, names.TEST_QUEUE, names.DEPLOY_QUEUE])

@@ -40,8 +40,8 @@ def test_retrain_stages_artifacts_and_exact_lineage(chain, labeled_frame):
     assert lineage["data"]["version"] == training.data_version([(b, etags[b]) for b in blobs[:2]])
     assert lineage["data"]["skipped"][0]["name"] == blobs[2] and "Error" in lineage["data"]["skipped"][0]["reason"]
     assert lineage["data"]["rows"] == 2000
-    source = Path(__file__).with_name("chain_entry_points.py").read_bytes()
-    assert lineage["code"] == {"entry_point": "chain_entry_points:small", "commit": "c0ffee",
+    source = (Path(__file__).parents[1] / "helpers" / "entry_points.py").read_bytes()
+    assert lineage["code"] == {"entry_point": "tests.helpers.entry_points:small", "commit": "c0ffee",
                                "repo": "org/app", "branch": "main",
                                "source_sha256": hashlib.sha256(source).hexdigest()}
     assert lineage["run_id"] == run_id and lineage["trigger"]["kind"] == "upload"
@@ -80,7 +80,7 @@ def test_held_out_rows_stay_held_out_as_data_grows(labeled_frame):
 
 
 def test_failing_entry_point_stops_the_run_without_staging(chain, labeled_frame):
-    chain.configure(training_entry_point="chain_entry_points:raises")
+    chain.configure(training_entry_point="tests.helpers.entry_points:raises")
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
     chain.deliver("retrain", chain.take(names.RETRAIN_QUEUE, run_id)[0])
     run = chain.run(run_id)

@@ -1,5 +1,6 @@
-"""Fixtures for the event-source tests: per-test settings on the session Azurite, the app's user
-functions, and a production model registered through the real registry with a real drift profile."""
+"""Fixtures for the event-source tests: per-test settings with the app on the test's MemoryStorage,
+the app's user functions, and a production model registered through the real registry with a real
+drift profile."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from event_data import ADO_SECRET, FEATURES, GITHUB_SECRET, TARGET, frame
 
 from shared.model import registry
-from shared.platform import context, names
+from shared.platform import context
 from shared.platform.storage import Storage
+from tests.helpers.event_data import ADO_SECRET, FEATURES, GITHUB_SECRET, TARGET, frame
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def model_name(unique: str) -> str:
 
 
 @pytest.fixture
-def env(storage_env: str, model_name: str, monkeypatch) -> Iterator[Callable[..., None]]:
+def env(memory_env: Storage, model_name: str, monkeypatch) -> Iterator[Callable[..., None]]:
     """Settings for one test's model; call the fixture's value to change settings mid-test."""
 
     def apply(**values: str) -> None:
@@ -72,9 +73,3 @@ def production(storage: Storage, model_name: str, unique: str) -> int:
     registry.move_alias(storage, model_name, "production", version, why="test setup", by="tests")
     return version
 
-
-@pytest.fixture
-def clean_queues(storage: Storage) -> None:
-    """Empty the chain's queues, so a test sees only the messages it caused (tests run one at a time)."""
-    for queue in names.QUEUES:
-        storage.queue(queue).clear_messages()

@@ -11,17 +11,19 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
-from event_data import FEATURES, GITHUB_SECRET, TARGET, body, csv_bytes, frame, github_commit, github_push
-from event_helpers import runs_of
 
 from shared.chain import runs
+from shared.chain.states import FINAL_RUN
 from shared.events import intake, quarantine
 from shared.platform import names, signatures
+from shared.platform.azure_storage import AzureStorage, connect
 from shared.platform.settings import StorageConnection
-from shared.platform.storage import Storage
+from tests.helpers.event_data import FEATURES, GITHUB_SECRET, TARGET, body, csv_bytes, frame, github_commit, github_push
+from tests.helpers.events import runs_of
 
 YEARLY = "0 0 0 1 1 *"  # timers stay quiet during the test
 FAST_HOST_JSON = {
@@ -36,19 +38,19 @@ FAST_HOST_JSON = {
 
 
 @pytest.fixture(scope="module")
-def lake_storage(tmp_path_factory) -> Iterator[tuple[str, Storage]]:
+def lake_storage(module_azurite) -> tuple[str, AzureStorage]:
     """A fresh Azurite for this module, so the runner sees no other test's blobs or messages."""
-    from devtools.azurite import Azurite
-
-    with Azurite(tmp_path_factory.mktemp("azurite-e2e")) as running:
-        connection = running.endpoints.connection_string
-        yield connection, Storage.connect(StorageConnection(connection_string=connection))
+    connection = module_azurite.endpoints.connection_string
+    return connection, connect(StorageConnection(connection_string=connection))
 
 
 @pytest.fixture(scope="module")
-def host(lake_storage, tmp_path_factory) -> Iterator:
+def running_app(lake_storage, tmp_path_factory) -> Iterator[tuple[Any, int | None]]:
+    """The app on devhost, once the seed file's run is done; with the production version it made
+    (taken then, so the tests may run in any order)."""
     from devhost import Host
     from function_app import app
+    from shared.model import registry
     from shared.platform import context
 
     connection, storage = lake_storage
@@ -77,12 +79,17 @@ def host(lake_storage, tmp_path_factory) -> Iterator:
     with Host(app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
               host_id=f"e2e-{uuid.uuid4().hex[:8]}") as running:
         running.wait_idle(120)  # the seed file's retrain runs through the chain to production
-        yield running
+        yield running, registry.resolve(storage, "e2e-model", "production")
     context.reset()
 
 
 @pytest.fixture(scope="module")
-def storage_(lake_storage) -> Storage:
+def host(running_app):
+    return running_app[0]
+
+
+@pytest.fixture(scope="module")
+def storage_(lake_storage) -> AzureStorage:
     return lake_storage[1]
 
 
@@ -97,10 +104,9 @@ def push_run(storage, delivery: str) -> dict | None:
     return runs.get_run(storage, runs.run_id_for("push", "github", delivery))
 
 
-def test_seed_upload_trained_the_production_model(host, storage_):
-    from shared.model import registry
-
-    assert registry.resolve(storage_, "e2e-model", "production") == 1
+def test_seed_upload_trained_the_production_model(running_app):
+    _, seeded_production = running_app
+    assert seeded_production == 1
 
 
 def test_training_push_ends_in_a_retrain(host, storage_):
@@ -183,6 +189,6 @@ def wait_for_run(host, storage, match, timeout: float = 120) -> dict:
     while True:
         host.wait_idle(timeout)
         found = [r for r in runs_of(storage, "e2e-model") if match(r)]
-        if found and found[0]["status"] in runs.FINAL:
+        if found and found[0]["status"] in FINAL_RUN:
             return found[0]
         assert time.monotonic() < deadline, "no finished run for the upload"

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from event_data import csv_bytes, frame
 
 from devtools.azurite import free_port
 from shared.chain import runs
 from shared.events import lake
 from shared.platform import names
+from tests.helpers.event_data import csv_bytes, frame
 
 ROOT = Path(__file__).resolve().parents[2]
 KEEP = ("on_labeled", "on_incoming")
@@ -87,7 +87,8 @@ def wait_for_receipt(storage, name: str, etag: str, timeout: float = 30.0) -> di
     return None
 
 
-def test_labeled_upload_fires_from_the_eventgrid_webhook_only(grid_host, storage, unique):
+def test_labeled_upload_fires_from_the_eventgrid_webhook_only(grid_host, azure_storage, unique):
+    storage = azure_storage
     name = f"labeled/{unique}/grid.csv"
     etag = storage.put_bytes(names.DATALAKE, name, csv_bytes(frame(50, seed=3))).strip('"')
     assert wait_for_receipt(storage, name, etag, timeout=2.0) is None  # not polled

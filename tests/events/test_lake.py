@@ -1,5 +1,5 @@
-"""Data-lake uploads through the app's blob functions on Azurite: labeled data to a retrain,
-incoming data to a drift report (and a retrain when it drifts), bad files to quarantine."""
+"""Data-lake uploads through the app's blob functions, fired by hand on MemoryStorage: labeled data
+to a retrain, incoming data to a drift report (and a retrain when it drifts), bad files to quarantine."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import azure.functions as func
 import pytest
-from event_data import FEATURES, TARGET, csv_bytes, frame, parquet_bytes
-from event_helpers import messages_for, queued, runs_of
 
 from shared.chain import runs
 from shared.events import lake, quarantine
 from shared.platform import names
+from tests.helpers.event_data import FEATURES, TARGET, csv_bytes, frame, parquet_bytes
+from tests.helpers.events import messages_for, queued, runs_of
 
-pytestmark = pytest.mark.usefixtures("env", "clean_queues")
+pytestmark = pytest.mark.usefixtures("env")
 
 
 def upload(storage, functions, name: str, data: bytes, *, function: str | None = None) -> str:

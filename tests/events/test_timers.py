@@ -1,4 +1,4 @@
-"""Timers: each fired through the app's timer function on Azurite, and the cores with a moved clock."""
+"""Timers: each fired through the app's timer function (on MemoryStorage), and the cores with a moved clock."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from azure.functions.timer import TimerRequest
-from event_data import FEATURES, frame
-from event_helpers import messages_for, runs_of
 
 from shared.chain import approvals, runs
 from shared.jobs import retention, scheduled, sweeper
 from shared.platform import context, names
 from shared.platform.messages import StepMessage
+from tests.helpers import queues
+from tests.helpers.event_data import FEATURES, frame
+from tests.helpers.events import messages_for, runs_of
 
-pytestmark = pytest.mark.usefixtures("env", "clean_queues")
+pytestmark = pytest.mark.usefixtures("env")
 
 
 def fire(functions, name: str) -> None:
@@ -87,8 +88,8 @@ def test_scheduled_drift_without_production_or_log(storage, env, model_name):
 
 def start_stuck(storage, model_name: str, unique: str) -> tuple[str, StepMessage]:
     run_id, _ = runs.start_run(storage, plan="full", model=model_name, trigger={"kind": "manual"},
-                               reason="test", payload={"note": unique}, run_id=f"stuck-{unique}")
-    storage.queue(names.RETRAIN_QUEUE).clear_messages()
+                               reason="test", payload={"note": unique}, run_id=f"stuck{unique}")
+    queues.clear(storage, names.RETRAIN_QUEUE)
     message = StepMessage.from_json(runs.get_run(storage, run_id)["first_message"])
     assert runs.begin_step(storage, message).proceed
     return run_id, message
@@ -115,7 +116,7 @@ def test_sweeper_resends_a_stuck_step_then_fails_it(storage, env, model_name, un
 
 def test_sweep_timer_expires_approvals(storage, functions, env, model_name, unique):
     run_id, _ = runs.start_run(storage, plan="app", model=model_name, trigger={"kind": "manual"},
-                               reason="test", run_id=f"approve-{unique}")
+                               reason="test", run_id=f"approve{unique}")
     message = StepMessage.from_json(runs.get_run(storage, run_id)["first_message"])
     runs.begin_step(storage, message)
     approvals.request(context.storage(), context.settings(), message, {"version": 1},
@@ -167,8 +168,8 @@ def test_cleanup_deletes_only_what_is_older_than_retention(storage, functions, e
 def test_sweeper_resends_a_first_message_that_was_lost(storage, env, model_name, unique):
     env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10")
     run_id, _ = runs.start_run(storage, plan="app", model=model_name, trigger={"kind": "manual"},
-                               reason="test", run_id=f"lost-{unique}")
-    storage.queue(names.TEST_QUEUE).clear_messages()  # the worker died right after the record was written
+                               reason="test", run_id=f"lost{unique}")
+    queues.clear(storage, names.TEST_QUEUE)  # the worker died right after the record was written
     later = datetime.now(timezone.utc) + timedelta(minutes=11)
     assert run_id in sweeper.sweep(context.storage(), context.settings(), later).run_ids
     [message] = messages_for(storage, names.TEST_QUEUE, run_id)
@@ -180,7 +181,7 @@ def test_sweeper_resends_a_first_message_that_was_lost(storage, env, model_name,
 def test_sweeper_skips_runs_whose_ci_result_never_came(storage, env, model_name, unique):
     env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10", DRIFTLINE_CI_WAIT_HOURS="2")
     run_id, _ = runs.start_run(storage, plan="full", model=model_name, trigger={"kind": "push"},
-                               reason="waiting for CI", run_id=f"ci-{unique}", status="waiting")
+                               reason="waiting for CI", run_id=f"ci{unique}", status="waiting")
     soon = datetime.now(timezone.utc) + timedelta(minutes=90)
     assert run_id not in sweeper.sweep(context.storage(), context.settings(), soon).run_ids
     assert runs.get_run(storage, run_id)["status"] == "waiting"

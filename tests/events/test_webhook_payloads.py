@@ -5,11 +5,19 @@ from __future__ import annotations
 import base64
 
 import pytest
-from event_data import ado_build, ado_push, github_check_suite, github_commit, github_push, github_workflow_run, sha
 
 from shared.events import webhooks
 from shared.events.webhooks import CiOutcome, Ignored, PayloadError, Push
 from shared.platform import signatures
+from tests.helpers.event_data import (
+    ado_build,
+    ado_push,
+    github_check_suite,
+    github_commit,
+    github_push,
+    github_workflow_run,
+    sha,
+)
 
 BRANCHES = ("main",)
 

@@ -1,5 +1,5 @@
-"""Repository webhooks end to end through the app's functions on Azurite: HTTP delivery, the push
-queue, run records and the chain's queues."""
+"""Repository webhooks end to end through the app's functions on MemoryStorage: HTTP delivery, the
+push queue, run records and the chain's queues."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from datetime import datetime, timedelta, timezone
 
 import azure.functions as func
 import pytest
-from event_data import (
+
+from shared.chain import runs
+from shared.events import ci_wait, intake
+from shared.platform import names, signatures
+from tests.helpers import queues
+from tests.helpers.event_data import (
     ADO_SECRET,
     GITHUB_SECRET,
     ado_build,
@@ -22,13 +27,9 @@ from event_data import (
     github_workflow_run,
     sha,
 )
-from event_helpers import drain, messages_for, queued
+from tests.helpers.events import drain, messages_for, queued
 
-from shared.chain import runs
-from shared.events import ci_wait, intake
-from shared.platform import names, signatures
-
-pytestmark = pytest.mark.usefixtures("env", "clean_queues")
+pytestmark = pytest.mark.usefixtures("env")
 
 
 def github(functions, event: str, payload: dict | bytes, *, delivery: str | None = None,
@@ -154,7 +155,7 @@ def test_replayed_delivery_runs_nothing_twice(storage, functions):
 def test_redelivery_resends_a_lost_queue_message(storage, functions):
     payload = github_push([github_commit(1, modified=["functions/api.py"])])
     _, delivery = github(functions, "push", payload)
-    storage.queue(names.PUSH_QUEUE).clear_messages()  # the message was lost after the record was made
+    queues.clear(storage, names.PUSH_QUEUE)  # the message was lost after the record was made
     github(functions, "push", payload, delivery=delivery)
     assert drain(storage, functions) == 1
     assert push_run(storage, "github", delivery)["plan"] == "app"
@@ -207,7 +208,7 @@ def test_broken_routing_file_poisons_the_push_with_the_reason(storage, functions
     broken = tmp_path / "routing.toml"
     broken.write_text("[training\n")
     env(DRIFTLINE_ROUTING_FILE=str(broken))
-    storage.queue(names.PUSH_QUEUE + "-poison").clear_messages()
+    queues.clear(storage, names.PUSH_QUEUE + "-poison")
     _, delivery = github(functions, "push", github_push([github_commit(1, modified=["training/a.py"])]))
     drain(storage, functions)
     assert push_run(storage, "github", delivery) is None

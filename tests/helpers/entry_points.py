@@ -1,4 +1,5 @@
-"""Training entry points and integration checks the chain tests name in settings."""
+"""Training entry points and integration checks the chain tests name in settings
+(`DRIFTLINE_TRAINING_ENTRY_POINT=tests.helpers.entry_points:small`; the module must stay importable by that name)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Helpers the event tests share (kept out of conftest.py: test folders each have one, so
-`from conftest import ...` would depend on which folder pytest imported first)."""
+"""Queue and run look-ups the event tests share, on either storage."""
 
 from __future__ import annotations
 
@@ -8,11 +7,12 @@ from collections.abc import Callable
 
 from shared.platform import names
 from shared.platform.storage import Storage
+from tests.helpers import queues
 
 
 def queued(storage: Storage, queue: str) -> list[dict]:
     """Every message visible on a queue (peeked, not removed), parsed as JSON."""
-    return [json.loads(m.content) for m in storage.queue(queue).peek_messages(max_messages=32)]
+    return [json.loads(body) for body in queues.peek(storage, queue)]
 
 
 def runs_of(storage: Storage, model: str) -> list[dict]:
@@ -32,15 +32,11 @@ def drain(storage: Storage, functions: dict[str, Callable], queue: str = names.P
     import azure.functions as func
 
     count = 0
-    client = storage.queue(queue)
-    while True:
-        batch = list(client.receive_messages(max_messages=32, visibility_timeout=30))
-        if not batch:
-            return count
-        for message in batch:
-            functions[function](func.QueueMessage(id=message.id, body=message.content.encode()))
-            client.delete_message(message)
+    while batch := queues.take(storage, queue):
+        for body in batch:
+            functions[function](func.QueueMessage(body=body.encode()))
             count += 1
+    return count
 
 
 def messages_for(storage: Storage, queue: str, run_id: str) -> list[dict]:
