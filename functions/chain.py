@@ -1,4 +1,4 @@
-"""Queue triggers of the model lifecycle chain: retrain -> register -> test -> [approve] -> deploy, and notify.
+"""Queue triggers of the chain: fetch -> unit_test -> retrain -> register -> test -> [approve] -> deploy, and notify.
 
 Each step trigger hands its message to `shared.chain.steps.run_step` with the step's core function
 from `shared.model.steps`: the adapter poisons a malformed message, acknowledges a redelivered one,
@@ -23,6 +23,8 @@ def _run(queue: str, step: str, msg: func.QueueMessage) -> None:
     from shared.platform import context
 
     work = {
+        "fetch": model_steps.fetch_step,
+        "unit_test": model_steps.unit_test_step,
         "retrain": model_steps.retrain_step,
         "register": model_steps.register_step,
         "test": model_steps.test_step,
@@ -30,6 +32,18 @@ def _run(queue: str, step: str, msg: func.QueueMessage) -> None:
     }[step]
     body = msg.get_body().decode("utf-8", errors="replace")
     steps.run_step(context.storage(), context.settings(), queue, step, body, work)
+
+
+@bp.function_name("fetch")
+@bp.queue_trigger(arg_name="msg", queue_name=names.FETCH_QUEUE, connection=CONNECTION)
+def fetch(msg: func.QueueMessage) -> None:
+    _run(names.FETCH_QUEUE, "fetch", msg)
+
+
+@bp.function_name("unit_test")
+@bp.queue_trigger(arg_name="msg", queue_name=names.UNIT_TEST_QUEUE, connection=CONNECTION)
+def unit_test(msg: func.QueueMessage) -> None:
+    _run(names.UNIT_TEST_QUEUE, "unit_test", msg)
 
 
 @bp.function_name("retrain")

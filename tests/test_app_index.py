@@ -52,6 +52,8 @@ EXPECTED = {
     "timer_retrain": timer("DRIFTLINE_RETRAIN_SCHEDULE"),
     "timer_sweep": timer("DRIFTLINE_SWEEP_SCHEDULE"),
     "timer_cleanup": timer("DRIFTLINE_CLEANUP_SCHEDULE"),
+    "fetch": queue("fetch"),
+    "unit_test": queue("unit-test"),
     "retrain": queue("retrain"),
     "register": queue("register"),
     "test": queue("test"),

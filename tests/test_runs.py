@@ -20,32 +20,32 @@ def drain(storage: Storage, queue: str) -> list[StepMessage]:
 def test_same_event_starts_one_run(storage: Storage, unique: str):
     run_id = runs.run_id_for("github", unique)
     trigger = {"kind": "push", "commit": "abc"}
-    first = runs.start_run(storage, plan="full", model="m", trigger=trigger, reason="push", run_id=run_id)
-    second = runs.start_run(storage, plan="full", model="m", trigger=trigger, reason="push", run_id=run_id)
+    first = runs.start_run(storage, plan="data", model="m", trigger=trigger, reason="push", run_id=run_id)
+    second = runs.start_run(storage, plan="data", model="m", trigger=trigger, reason="push", run_id=run_id)
     assert first == (run_id, True) and second == (run_id, False)
-    sent = [m for m in drain(storage, names.RETRAIN_QUEUE) if m.run_id == run_id]
-    assert len(sent) == 1 and sent[0].step == "retrain"
+    sent = [m for m in drain(storage, names.FETCH_QUEUE) if m.run_id == run_id]
+    assert len(sent) == 1 and sent[0].step == "fetch"
 
 
 def test_redelivered_finished_step_does_nothing_but_repairs_a_lost_next(storage: Storage, unique: str):
     run_id, _ = runs.start_run(storage, plan="app", model="m", trigger={"kind": "manual"}, reason="r")
-    message = next(m for m in drain(storage, names.TEST_QUEUE) if m.run_id == run_id)
+    message = next(m for m in drain(storage, names.FETCH_QUEUE) if m.run_id == run_id)
     assert runs.begin_step(storage, message).proceed
     runs.complete_step(storage, message, {"version": 3}, wait=False)
-    deploys = [m for m in drain(storage, names.DEPLOY_QUEUE) if m.run_id == run_id]
-    assert [m.payload["version"] for m in deploys] == [3]
-    # redelivery: no second execution; the deploy step never began, so its message is sent again
+    following = [m for m in drain(storage, names.UNIT_TEST_QUEUE) if m.run_id == run_id]
+    assert [m.payload["version"] for m in following] == [3]
+    # redelivery: no second execution; the next step never began, so its message is sent again
     again = runs.begin_step(storage, message)
     assert not again.proceed and "already succeeded" in again.why
-    assert [m.step for m in drain(storage, names.DEPLOY_QUEUE) if m.run_id == run_id] == ["deploy"]
+    assert [m.step for m in drain(storage, names.UNIT_TEST_QUEUE) if m.run_id == run_id] == ["unit_test"]
     run = runs.get_run(storage, run_id)
-    assert run["steps"]["test"]["attempts"] == 1 and run["steps"]["test"]["outputs"] == {"version": 3}
+    assert run["steps"]["fetch"]["attempts"] == 1 and run["steps"]["fetch"]["outputs"] == {"version": 3}
 
 
 def test_stopped_run_refuses_further_steps(storage: Storage):
     run_id, _ = runs.start_run(storage, plan="app", model="m", trigger={"kind": "manual"}, reason="r")
-    message = next(m for m in drain(storage, names.TEST_QUEUE) if m.run_id == run_id)
-    runs.stop_run(storage, run_id, "test", "failed", "gate failed: accuracy 0.5 < 0.9")
+    message = next(m for m in drain(storage, names.FETCH_QUEUE) if m.run_id == run_id)
+    runs.stop_run(storage, run_id, "fetch", "failed", "gate failed: accuracy 0.5 < 0.9")
     begin = runs.begin_step(storage, message)
     assert not begin.proceed
     assert runs.get_run(storage, run_id)["events"][-1]["detail"] == "gate failed: accuracy 0.5 < 0.9"

@@ -1,10 +1,12 @@
 """The chain's order, declared once: which steps a run does, and which queue carries each step.
 
-- `full`: a change to training code or new labeled data or drift: retrain, register, test, approve,
-  deploy. (Unit tests run in the repository's CI; with DRIFTLINE_WAIT_FOR_CI the run starts only
-  after CI passed on that commit.)
-- `app`: a change to app or inference code: test the current production model with the new code,
+- `training`: a push that changed training code: fetch the commit's snapshot, run the repository's
+  unit tests, retrain from the snapshot, register, test (gates and the repository's integration tests),
   approve, deploy.
+- `app`: a push that changed app or inference code: fetch, unit tests, test, approve, deploy.
+- `data`: new labeled data, drift, a schedule: fetch the code of the release now in production (or the
+  branch tip when nothing serves; or nothing, with no code source: the built-in model trains), then
+  retrain, register, test, approve, deploy.
 
 `approve` has no queue: it is a state on the run; the approve call (or the test step, when approval
 is not required) enqueues `deploy`.
@@ -15,11 +17,14 @@ from __future__ import annotations
 from shared.platform import names
 
 PLANS: dict[str, tuple[str, ...]] = {
-    "full": ("retrain", "register", "test", "approve", "deploy"),
-    "app": ("test", "approve", "deploy"),
+    "training": ("fetch", "unit_test", "retrain", "register", "test", "approve", "deploy"),
+    "app": ("fetch", "unit_test", "test", "approve", "deploy"),
+    "data": ("fetch", "retrain", "register", "test", "approve", "deploy"),
 }
 
 QUEUE_FOR_STEP: dict[str, str | None] = {
+    "fetch": names.FETCH_QUEUE,
+    "unit_test": names.UNIT_TEST_QUEUE,
     "retrain": names.RETRAIN_QUEUE,
     "register": names.REGISTER_QUEUE,
     "test": names.TEST_QUEUE,

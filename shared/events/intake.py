@@ -137,8 +137,9 @@ def process(storage: Storage, settings: Settings, body: str) -> Outcome:
 
 
 def _start(storage: Storage, settings: Settings, push: Push) -> Outcome:
-    decision = routing.classify(push.changed, routing.load_rules(settings.routing_file))
-    reason = decision.reason if push.changed is not None else f"{push.unlisted}; {decision.reason}"
+    changed, rules, unlisted = _routing_inputs(storage, settings, push)
+    decision = routing.classify(changed, rules)
+    reason = decision.reason if changed is not None else f"{unlisted}; {decision.reason}"
     if decision.plan is None:
         log.info("push %s to %s starts nothing: %s", push.after[:7], push.branch, reason)
         return Outcome(push.delivery, "nothing", reason)
@@ -154,6 +155,40 @@ def _start(storage: Storage, settings: Settings, push: Push) -> Outcome:
         ci_wait.park(storage, settings, push.after, run_id)
         return Outcome(push.delivery, "waiting", f"{decision.plan} run waits for CI on {push.after[:7]}", (run_id,))
     return Outcome(push.delivery, "started", f"{decision.plan} run: {reason}", (run_id,))
+
+
+def _routing_inputs(storage: Storage, settings: Settings,
+                    push: Push) -> tuple[tuple[str, ...] | None, routing.Rules, str]:
+    """The changed paths and the rules a push is routed by: the code source fills in paths the payload
+    could not list (Azure DevOps never lists them, GitHub truncates), and the pushed commit's own
+    driftline.toml [routing] replaces routing.toml when it has one. The snapshot fetched here is the one
+    the run's fetch step finds (a commit is fetched once). A snapshot or driftline.toml that cannot be
+    read leaves routing.toml in charge; the run's fetch step then stops the run with the reason."""
+    from shared.repo.archives import SnapshotError, snapshot_limits
+    from shared.repo.config import RepoConfigError, load_config
+    from shared.repo.snapshots import ensure_snapshot
+    from shared.repo.sources import code_source
+    from shared.repo.workspace import checkout, repository_key
+
+    rules = routing.load_rules(settings.routing_file)
+    source = code_source(settings)
+    if source is None:
+        return push.changed, rules, push.unlisted
+    changed, unlisted = push.changed, push.unlisted
+    if changed is None:
+        changed = source.changed_paths(push.before, push.after)
+        unlisted = f"{push.unlisted}; {source.name} could not list them either" if changed is None else ""
+    try:
+        snapshot = ensure_snapshot(storage, source, repository_key(source), push.after, snapshot_limits(settings))
+        config = load_config(checkout(storage, snapshot))
+    except (SnapshotError, RepoConfigError) as error:
+        log.warning("push %s routed by %s: %s", push.after[:7], rules.source, error)
+        return changed, rules, unlisted
+    if config.routing is not None:
+        section = config.routing
+        rules = routing.compile_rules({"training": section.training, "app": section.app, "ignore": section.ignore},
+                                      f"driftline.toml of {push.after[:7]}")
+    return changed, rules, unlisted
 
 
 def _tuple(value: list[str] | None) -> tuple[str, ...] | None:

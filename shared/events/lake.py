@@ -125,7 +125,7 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
     else:
         run_id, delay = runs.run_id_for("labeled", name, etag), None
     run_id, created = runs.start_run(
-        storage, plan="full", model=settings.model_name,
+        storage, plan="data", model=settings.model_name,
         trigger={"kind": "upload", "blob": name, "etag": etag},
         reason=f"new labeled data: {name}", payload={"uploads": [name]},
         run_id=run_id, delay_seconds=delay,
@@ -223,7 +223,7 @@ def start_drift_retrain(
 ) -> str:
     reason = f"{what}: {check.reason}; report {names.REPORTS}/{check.report}.html"
     run_id, _ = runs.start_run(
-        storage, plan="full", model=settings.model_name, trigger=trigger, reason=reason,
+        storage, plan="data", model=settings.model_name, trigger=trigger, reason=reason,
         payload={"report": f"{names.REPORTS}/{check.report}.json",
                  "report_html": f"{names.REPORTS}/{check.report}.html"},
         run_id=run_id,

@@ -3,7 +3,7 @@
 Each path falls in the first section that matches it, in the order ignore, training, app (so
 `**/*.md` ignores a README even inside `functions/`). The decision is a pure function of the
 changed paths and the rules:
-- any `training` path -> plan "full" (the model may change: retrain and everything after);
+- any `training` path -> plan "training" (the model may change: unit tests, retrain and everything after);
 - else any `app` path, or any path no section matches -> plan "app" (test the production model
   with the new code, deploy). Unknown paths are treated as app code because everything in the
   repository ships with the function app; testing and deploying is the least that keeps production
@@ -11,13 +11,13 @@ changed paths and the rules:
   can change the model belongs in `training`;
 - else every path is ignored (docs, notebooks) -> nothing runs.
 When the payload cannot list the changed files (GitHub truncates, Azure DevOps never lists them),
-`classify(None, ...)` takes the conservative action, the full chain.
+`classify(None, ...)` takes the conservative action, the training plan.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,8 +54,6 @@ class Decision:
 
 
 def parse_rules(text: str, source: str = "<routing>") -> Rules:
-    import pathspec
-
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -63,8 +61,7 @@ def parse_rules(text: str, source: str = "<routing>") -> Rules:
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise RoutingError(f"{source}: unknown section(s) {', '.join(unknown)}; expected {', '.join(SECTIONS)}.")
-    patterns: dict[str, tuple[str, ...]] = {}
-    specs: dict[str, Any] = {}
+    patterns: dict[str, list[str]] = {}
     for section in SECTIONS:
         table = data.get(section, {})
         if not isinstance(table, dict) or set(table) - {"paths"}:
@@ -72,12 +69,21 @@ def parse_rules(text: str, source: str = "<routing>") -> Rules:
         paths = table.get("paths", [])
         if not isinstance(paths, list) or not all(isinstance(p, str) and p.strip() for p in paths):
             raise RoutingError(f"{source}: [{section}] paths must be a list of non-empty strings.")
+        patterns[section] = paths
+    return compile_rules(patterns, source)
+
+
+def compile_rules(patterns: Mapping[str, Sequence[str]], source: str) -> Rules:
+    """Rules from glob lists per section (the routing file's, or a driftline.toml's [routing])."""
+    import pathspec
+
+    specs: dict[str, Any] = {}
+    for section in SECTIONS:
         try:
-            specs[section] = pathspec.GitIgnoreSpec.from_lines(paths)
+            specs[section] = pathspec.GitIgnoreSpec.from_lines(list(patterns.get(section, ())))
         except ValueError as error:  # pathspec's pattern errors are ValueErrors
             raise RoutingError(f"{source}: [{section}] has a bad glob: {error}.") from None
-        patterns[section] = tuple(paths)
-    return Rules(source=source, patterns=patterns, specs=specs)
+    return Rules(source=source, patterns={s: tuple(patterns.get(s, ())) for s in SECTIONS}, specs=specs)
 
 
 def resolve_path(routing_file: str) -> Path:
@@ -98,13 +104,13 @@ def load_rules(routing_file: str) -> Rules:
 def classify(changed: Iterable[str] | None, rules: Rules) -> Decision:
     """The plan for a push that changed these paths (None: the payload could not list them)."""
     if changed is None:
-        return Decision("full", "changed files unknown, so the full chain runs to be safe", {})
+        return Decision("training", "changed files unknown, so the whole training chain runs to be safe", {})
     matched: dict[str, list[str]] = {section: [] for section in (*SECTIONS, "unmatched")}
     for path in sorted({p.lstrip("/") for p in changed if p}):
         matched[rules.section_of(path) or "unmatched"].append(path)
     matched = {section: paths for section, paths in matched.items() if paths}
     if "training" in matched:
-        return Decision("full", f"training code changed: {_sample(matched['training'])}", matched)
+        return Decision("training", f"training code changed: {_sample(matched['training'])}", matched)
     if "app" in matched:
         return Decision("app", f"app code changed: {_sample(matched['app'])}", matched)
     if "unmatched" in matched:

@@ -96,7 +96,7 @@ def scheduled_retrain(storage: Storage, settings: Settings, now: datetime) -> Jo
     if not settings.scheduled_retrain:
         return JobOutcome("retrain", JobAction.DISABLED, "DRIFTLINE_SCHEDULED_RETRAIN is false")
     run_id, created = runs.start_run(
-        storage, plan="full", model=settings.model_name,
+        storage, plan="data", model=settings.model_name,
         trigger={"kind": "timer", "schedule": "DRIFTLINE_RETRAIN_SCHEDULE", "at": now.isoformat()},
         reason=f"scheduled retrain at {now.isoformat(timespec='minutes')}",
         run_id=runs.run_id_for("scheduled-retrain", settings.model_name, slot(now)),

@@ -2,6 +2,8 @@
 
 Each takes (storage, settings, message), does its capability's work and completes the step, which
 enqueues the next one; a `StopRun` it raises ends the run instead.
+- fetch: the commit this run executes, stored as a snapshot and checked (`code.fetch`).
+- unit_test: the repository's unit tests from the snapshot, in the sandbox (`code.unit_tests`).
 - retrain: locally, `training` reads the labeled data, trains and stages the artifacts in this worker;
   with DRIFTLINE_TRAINING_COMPUTE=azureml the step submits the run's Azure ML job
   (`shared.model.azureml`) and returns without completing: the job completes the step itself.
@@ -15,10 +17,18 @@ from __future__ import annotations
 import time
 
 from shared.chain import approvals, runs
-from shared.model import deploy, gates, registry, training
+from shared.model import code, deploy, gates, registry, training
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
+
+
+def fetch_step(storage: Storage, settings: Settings, message: StepMessage) -> None:
+    runs.complete_step(storage, message, code.fetch(storage, settings, message))
+
+
+def unit_test_step(storage: Storage, settings: Settings, message: StepMessage) -> None:
+    runs.complete_step(storage, message, code.unit_tests(storage, settings, message))
 
 
 def retrain_step(storage: Storage, settings: Settings, message: StepMessage) -> None:

@@ -179,39 +179,32 @@ def library_versions() -> dict[str, str]:
 
 def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, data: LabeledData,
                     *, load_seconds: float = 0.0, compute: str = "local") -> dict[str, Any]:
-    import skops.io as sio
 
     from shared.drift import DriftConfig, build_profile
-    from shared.model.metrics import quality
+    from shared.model.metrics import quality_of
 
     target = settings.target_column
     train, holdout = split_holdout(data.frame, settings.holdout_percent)
     if train.empty or holdout.empty or train[target].nunique() < 2:
         raise StopRun(RunStatus.FAILED, f"{len(data.frame)} labeled rows are too few to train and hold out "
                                 f"{settings.holdout_percent}% (need both classes and both parts non-empty).")
-    entry = entry_point(settings.training_entry_point)
-    params = {"seed": 0, **settings.training_params, "target_column": target}
+    features = [column for column in data.frame.columns if column != target]
     timings = {"load_s": round(load_seconds, 3)}
     clock = time.perf_counter()
-    try:
-        result = entry.function(train.copy(), dict(params))
-    except Exception as error:  # the data scientist's code: a deterministic failure, not retried
-        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} raised {type(error).__name__}: {error}") from None
-    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} must return (estimator, metrics dict).")
-    estimator, training_metrics = result
+    code = message.payload.get("code")
+    if isinstance(code, dict):
+        fitted = _fit_from_snapshot(storage, settings, message, code, train, holdout[features])
+    else:
+        fitted = _fit_in_process(settings, train, holdout[features])
     timings["train_s"] = round(time.perf_counter() - clock, 3)
-    try:
-        model_bytes = sio.dumps(estimator)
-    except Exception as error:
-        raise StopRun(RunStatus.FAILED, f"the fitted model cannot be saved with skops: {type(error).__name__}: {error}") from None
-    features = [column for column in data.frame.columns if column != target]
     clock = time.perf_counter()
     profile = build_profile(data.frame[features], name=f"{message.model}-training",
                             config=DriftConfig.from_mapping(settings.drift_config))
     timings["profile_s"] = round(time.perf_counter() - clock, 3)
     try:
-        holdout_metrics = quality(estimator, holdout[features], holdout[target])
+        predicted = fitted.predictions
+        holdout_metrics = quality_of(holdout[target], predicted["predictions"], predicted["probabilities"],
+                                     predicted["classes"])
     except Exception as error:  # recorded; the test step's gates reject such a model
         holdout_metrics = {"error": f"{type(error).__name__}: {error}"}
     holdout_bytes = io.BytesIO()
@@ -223,13 +216,7 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
         "model": message.model,
         "trigger": trigger,
         "reason": message.reason,
-        "code": {
-            "entry_point": entry.spec,
-            "source_sha256": entry.source_sha256,
-            "commit": trigger.get("commit"),
-            "repo": trigger.get("repo") or trigger.get("repository"),
-            "branch": trigger.get("branch"),
-        },
+        "code": fitted.code,
         "data": {
             "version": data.version,
             "blobs": data.blobs,
@@ -239,15 +226,15 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
             "holdout_rows": int(len(holdout)),
             "holdout_percent": settings.holdout_percent,
         },
-        "parameters": params,
+        "parameters": fitted.params,
         "libraries": library_versions(),
         "compute": compute,
         "timings": timings,
         "schema": schema,
     }
-    metrics = {"training": training_metrics, "holdout": holdout_metrics}
+    metrics = {"training": fitted.metrics, "holdout": holdout_metrics}
     prefix = registry.stage(storage, message.model, message.run_id, {
-        "model.skops": model_bytes,
+        "model.skops": fitted.model,
         "profile.json": profile.to_json(),
         "metrics.json": _json(metrics),
         "lineage.json": _json(lineage),
@@ -255,6 +242,73 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
         "holdout.parquet": holdout_bytes.getvalue(),
     })
     return {"staging": prefix, "data_version": data.version, "rows": int(len(data.frame))}
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained model as the artifacts record it: skops bytes, what training returned, predictions
+    on the held-out features, the parameters, and the code that ran (the lineage's `code`)."""
+
+    model: bytes
+    metrics: dict[str, Any]
+    predictions: dict[str, Any]  # predictions, probabilities (or None), classes (or None)
+    params: dict[str, Any]
+    code: dict[str, Any]
+
+
+def _fit_in_process(settings: Settings, train, holdout_features) -> Fitted:
+    """The built-in model, or DRIFTLINE_TRAINING_ENTRY_POINT: code deployed with the app. The lineage
+    names the entry point and its source file's hash, and no commit: no repository code ran."""
+    import skops.io as sio
+
+    entry = entry_point(settings.training_entry_point)
+    params = {"seed": 0, **settings.training_params, "target_column": settings.target_column}
+    try:
+        result = entry.function(train.copy(), dict(params))
+    except Exception as error:  # the data scientist's code: a deterministic failure, not retried
+        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} raised {type(error).__name__}: {error}") from None
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} must return (estimator, metrics dict).")
+    estimator, training_metrics = result
+    try:
+        model_bytes = sio.dumps(estimator)
+    except Exception as error:
+        raise StopRun(RunStatus.FAILED, f"the fitted model cannot be saved with skops: {type(error).__name__}: {error}") from None
+    probabilities = estimator.predict_proba(holdout_features) if hasattr(estimator, "predict_proba") else None
+    classes = getattr(estimator, "classes_", None)
+    predictions = {"predictions": estimator.predict(holdout_features).tolist(),
+                   "probabilities": None if probabilities is None else probabilities.tolist(),
+                   "classes": None if classes is None else classes.tolist()}
+    code = {"kind": "app", "entry_point": entry.spec, "source_sha256": entry.source_sha256, "commit": None}
+    return Fitted(model_bytes, training_metrics, predictions, params, code)
+
+
+def _fit_from_snapshot(storage: Storage, settings: Settings, message: StepMessage, code: dict[str, Any],
+                       train, holdout_features) -> Fitted:
+    """The repository's entry point from the run's snapshot, in the sandbox. The lineage names the
+    commit, the snapshot digest and the sha256 of every snapshot file the training imported, taken
+    from the manifest the extracted files were verified against."""
+    from shared.model.code import checked_config, snapshot_of
+    from shared.repo.train_runner import TrainingFailed, train_in_sandbox
+    from shared.repo.workspace import checkout
+
+    snapshot = snapshot_of(storage, message)
+    root = checkout(storage, snapshot)
+    config = checked_config(root, settings, message)
+    params = {"seed": 0, **config.training.params, "target_column": config.model.target}
+    inference = None if config.inference is None else config.inference.module
+    try:
+        trained = train_in_sandbox(root, entry_point=config.training.entry_point, params=params,
+                                   inference=inference, train=train, holdout_features=holdout_features)
+    except TrainingFailed as error:
+        raise StopRun(RunStatus.FAILED, str(error)) from None
+    hashes = {file.path: file.sha256 for file in snapshot.manifest.files}
+    lineage_code = {
+        "kind": "repository", "repository": code["repository"], "source": code["source"],
+        "commit": snapshot.commit, "snapshot": snapshot.digest, "entry_point": config.training.entry_point,
+        "inference": inference, "files": {path: hashes[path] for path in trained.imported if path in hashes},
+    }
+    return Fitted(trained.model, trained.metrics, trained.predictions, params, lineage_code)
 
 
 def _json(value: Any) -> bytes:

@@ -68,8 +68,9 @@ def test_run_timeline_shows_steps_in_plan_order_with_durations_and_reasons(call,
     assert status == 200
     assert body["status"] == "rejected" and body["reason"] == "check the timeline"
     assert [(s["step"], s["status"]) for s in body["steps"]] == [
-        ("test", "succeeded"), ("approve", "rejected"), ("deploy", "pending")]
-    test_step, approve_step, _ = body["steps"]
+        ("fetch", "pending"), ("unit_test", "pending"), ("test", "succeeded"), ("approve", "rejected"),
+        ("deploy", "pending")]
+    test_step, approve_step = body["steps"][2:4]
     assert test_step["duration_s"] is not None and test_step["duration_s"] >= 0
     assert test_step["attempts"] == 1 and test_step["outputs"] == {"passed": True}
     assert approve_step["reason"] == "accuracy too low for the holiday season"

@@ -11,7 +11,7 @@ def test_full_run_deploys_version_1_then_version_2(azure_chain, labeled_frame):
     chain = azure_chain
     first = labeled_frame.iloc[:1500]
     run_id = chain.start([chain.upload(first, "part-1.csv")])
-    assert chain.pump(run_id) == ["retrain", "register", "test", "deploy"]
+    assert chain.pump(run_id) == ["fetch", "retrain", "register", "test", "deploy"]
     run = chain.run(run_id)
     assert run["status"] == "succeeded"
     assert run["steps"]["approve"]["status"] == "skipped"

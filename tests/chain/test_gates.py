@@ -12,7 +12,7 @@ def gates_of(run, step="test"):
 def test_model_breaking_the_scoring_contract_is_rejected(chain, labeled_frame):
     chain.configure(training_entry_point="tests.helpers.entry_points:wrong_shape")
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
-    assert chain.pump(run_id) == ["retrain", "register", "test"]
+    assert chain.pump(run_id) == ["fetch", "retrain", "register", "test"]
     run = chain.run(run_id)
     assert run["status"] == "rejected"
     gates = gates_of(run)
@@ -57,22 +57,14 @@ def test_project_integration_check_and_latency_budget(chain, quick_retrain):
     assert not gates["latency"]["passed"] and gates["latency"]["threshold"] == 0.001
 
 
-def test_app_plan_tests_the_production_version(chain, quick_retrain):
-    nothing = chain.start(plan="app", trigger={"kind": "push", "commit": "abc"})
-    chain.pump(nothing)
-    assert chain.run(nothing)["status"] == "skipped"
-
+def test_a_push_without_a_code_source_runs_none_of_its_code(chain, quick_retrain):
     first = chain.start([])
     quick_retrain(first)
     chain.pump(first)
-    chain.configure(integration_tests="tests.helpers.entry_points:integration_passes")
     run_id = chain.start(plan="app", trigger={"kind": "push", "commit": "abc"})
-    assert chain.pump(run_id) == ["test", "deploy"]
+    assert chain.pump(run_id) == ["fetch"]
     run = chain.run(run_id)
-    assert run["status"] == "succeeded" and run["steps"]["test"]["outputs"]["version"] == 1
-    assert gates_of(run)["integration"]["passed"]
-    assert run["steps"]["deploy"]["outputs"]["deployed"]["version"] == 1
+    assert run["status"] == "skipped" and "no code source is configured" in run["steps"]["fetch"]["detail"]
+    assert "test" not in run["steps"]
     history = registry.aliases(chain.storage, chain.model)[0]["history"]
-    assert [h["alias"] for h in history].count("production") == 1  # the app plan moved nothing
-    deployed = [n for n in chain.notifications() if n["event"] == "model.deployed" and n["run_id"] == run_id]
-    assert deployed[0]["data"]["trigger"]["commit"] == "abc"
+    assert [h["alias"] for h in history].count("production") == 1  # nothing moved

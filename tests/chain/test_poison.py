@@ -19,7 +19,7 @@ def test_malformed_message_is_poisoned_with_the_reason(chain, queue, unique):
 
 def test_message_for_another_step_is_poisoned_and_its_run_failed(chain):
     run_id = chain.start([])
-    [body] = chain.take(names.RETRAIN_QUEUE, run_id)
+    body = chain.retrain_message(run_id)
     chain.deliver("deploy", body)
     [entry] = poison_entries(chain, names.DEPLOY_QUEUE, body)
     assert "arrived on the deploy queue" in entry["reason"]

@@ -26,7 +26,7 @@ def test_retrain_stages_artifacts_and_exact_lineage(chain, labeled_frame):
         chain.upload(b"age,income\n1,2,3\n\"broken", "broken.csv"),
     ]
     run_id = chain.start(blobs)
-    chain.deliver("retrain", chain.take(names.RETRAIN_QUEUE, run_id)[0])
+    chain.deliver("retrain", chain.retrain_message(run_id))
 
     run = chain.run(run_id)
     assert run["steps"]["retrain"]["status"] == "succeeded"
@@ -41,8 +41,8 @@ def test_retrain_stages_artifacts_and_exact_lineage(chain, labeled_frame):
     assert lineage["data"]["skipped"][0]["name"] == blobs[2] and "Error" in lineage["data"]["skipped"][0]["reason"]
     assert lineage["data"]["rows"] == 2000
     source = (Path(__file__).parents[1] / "helpers" / "entry_points.py").read_bytes()
-    assert lineage["code"] == {"entry_point": "tests.helpers.entry_points:small", "commit": "c0ffee",
-                               "repo": "org/app", "branch": "main",
+    # The app's own entry point ran, not the trigger's commit: the lineage names no commit.
+    assert lineage["code"] == {"kind": "app", "entry_point": "tests.helpers.entry_points:small", "commit": None,
                                "source_sha256": hashlib.sha256(source).hexdigest()}
     assert lineage["run_id"] == run_id and lineage["trigger"]["kind"] == "upload"
     assert set(lineage["libraries"]) == {"python", "scikit-learn", "numpy", "pandas", "skops"}
@@ -82,7 +82,7 @@ def test_held_out_rows_stay_held_out_as_data_grows(labeled_frame):
 def test_failing_entry_point_stops_the_run_without_staging(chain, labeled_frame):
     chain.configure(training_entry_point="tests.helpers.entry_points:raises")
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
-    chain.deliver("retrain", chain.take(names.RETRAIN_QUEUE, run_id)[0])
+    chain.deliver("retrain", chain.retrain_message(run_id))
     run = chain.run(run_id)
     assert run["status"] == "failed"
     assert "RuntimeError: the data scientist's code failed" in run["steps"]["retrain"]["detail"]
@@ -93,7 +93,7 @@ def test_failing_entry_point_stops_the_run_without_staging(chain, labeled_frame)
 
 def test_no_usable_labeled_data_fails_with_the_reason(chain):
     run_id = chain.start([chain.upload(b"a,b\n1,2\n", "no-label.csv")])
-    chain.deliver("retrain", chain.take(names.RETRAIN_QUEUE, run_id)[0])
+    chain.deliver("retrain", chain.retrain_message(run_id))
     run = chain.run(run_id)
     assert run["status"] == "failed" and "no usable labeled data" in run["steps"]["retrain"]["detail"]
 

@@ -115,7 +115,7 @@ def test_training_push_ends_in_a_retrain(host, storage_):
     assert response.status_code == 202
     host.wait_idle(120)
     run = push_run(storage_, delivery)
-    assert run["plan"] == "full" and run["steps"]["retrain"]["status"] == "succeeded"
+    assert run["plan"] == "data" and run["steps"]["retrain"]["status"] == "succeeded"
     assert run["status"] == "succeeded"
 
 

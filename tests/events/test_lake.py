@@ -34,7 +34,7 @@ def fire(functions, name: str, etag: str, data: bytes, *, function: str | None =
 
 
 def queued_runs(storage) -> list[dict]:
-    return queued(storage, names.RETRAIN_QUEUE)
+    return queued(storage, names.FETCH_QUEUE)
 
 
 def receipt(storage, name: str, etag: str) -> dict:
@@ -51,9 +51,9 @@ def test_labeled_csv_starts_a_retrain(storage, functions, unique, model_name):
     outcome = receipt(storage, name, etag)
     assert outcome["action"] == "retrain" and "50 rows" in outcome["detail"]
     run = runs.get_run(storage, outcome["run_id"])
-    assert run["plan"] == "full" and run["model"] == model_name
+    assert run["plan"] == "data" and run["model"] == model_name
     assert run["trigger"] == {"kind": "upload", "blob": name, "etag": etag.strip('"')}
-    assert len(messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])) == 1
+    assert len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
 
 
 @pytest.mark.parametrize("fmt", ["csv.gz", "parquet", "jsonl"])
@@ -77,7 +77,7 @@ def test_labeled_files_in_one_window_share_one_delayed_retrain(storage, function
     assert [e["detail"] for e in run["events"][1:]] == [
         f"labeled upload {n} (20 rows) joins this retrain" for n in names_[1:]]
     # The retrain message is delayed to the end of the window: not visible yet.
-    assert messages_for(storage, names.RETRAIN_QUEUE, run["run_id"]) == []
+    assert messages_for(storage, names.FETCH_QUEUE, run["run_id"]) == []
     assert len(runs_of(storage, model_name)) == 1
 
 
@@ -154,10 +154,10 @@ def test_drifted_incoming_starts_a_retrain_with_the_report(storage, functions, u
     outcome = receipt(storage, name, etag)
     assert outcome["action"] == "drift"
     run = runs.get_run(storage, outcome["run_id"])
-    assert run["plan"] == "full"
+    assert run["plan"] == "data"
     assert run["trigger"] == {"kind": "drift", "blob": name, "etag": etag.strip('"')}
     assert f"reports/{outcome['report']}.html" in run["reason"]
-    [message] = messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])
+    [message] = messages_for(storage, names.FETCH_QUEUE, run["run_id"])
     assert message["payload"]["report"] == f"reports/{outcome['report']}.json"
     report = json.loads(storage.get_bytes(names.REPORTS, outcome["report"] + ".json")[0])
     assert report["dataset_drift"] is True

@@ -15,11 +15,11 @@ def rules():
 @pytest.mark.parametrize(
     ("changed", "plan", "reason_has"),
     [
-        (["training/features.py"], "full", "training code changed"),
-        (["shared/model/training.py", "functions/api.py"], "full", "training"),
-        (["shared/model/default_model.py"], "full", "training"),
-        (["requirements-train.txt"], "full", "training"),
-        (["requirements.txt"], "full", "training"),
+        (["training/features.py"], "training", "training code changed"),
+        (["shared/model/training.py", "functions/api.py"], "training", "training"),
+        (["shared/model/default_model.py"], "training", "training"),
+        (["requirements-train.txt"], "training", "training"),
+        (["requirements.txt"], "training", "training"),
         (["functions/api.py"], "app", "app code changed"),
         (["shared/serving/scoring.py", "docs/events.md"], "app", "app code"),
         (["app/static/index.html"], "app", "app code"),
@@ -27,7 +27,7 @@ def rules():
         (["tools/release.sh"], "app", "outside the routing file"),
         (["docs/a.md", "tools/release.sh"], "app", "outside the routing file"),
         ([], None, "no files changed"),
-        (None, "full", "changed files unknown"),
+        (None, "training", "changed files unknown"),
     ],
 )
 def test_decisions(rules, changed, plan, reason_has):
@@ -53,7 +53,7 @@ def test_reason_names_a_few_paths_and_counts_the_rest(rules):
 
 def test_training_section_wins_over_a_broader_app_glob():
     rules = parse_rules('[training]\npaths = ["src/model/**"]\n[app]\npaths = ["src/**"]\n')
-    assert classify(["src/model/fit.py"], rules).plan == "full"
+    assert classify(["src/model/fit.py"], rules).plan == "training"
     assert classify(["src/api.py"], rules).plan == "app"
 
 

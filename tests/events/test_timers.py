@@ -46,8 +46,8 @@ def test_scheduled_retrain_starts_one_run_per_slot(storage, functions, env, mode
     env(DRIFTLINE_SCHEDULED_RETRAIN="true")
     fire(functions, "timer_retrain")
     [run] = runs_of(storage, model_name)
-    assert run["plan"] == "full" and run["trigger"]["kind"] == "timer"
-    assert len(messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])) == 1
+    assert run["plan"] == "data" and run["trigger"]["kind"] == "timer"
+    assert len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
     now = datetime(2026, 3, 1, 3, 0, 30, tzinfo=timezone.utc)
     first = scheduled.scheduled_retrain(context.storage(), context.settings(), now)
     again = scheduled.scheduled_retrain(context.storage(), context.settings(), now + timedelta(seconds=20))
@@ -62,7 +62,7 @@ def test_scheduled_drift_over_the_scoring_log_starts_a_retrain(storage, function
     fire(functions, "timer_drift")
     [run] = runs_of(storage, model_name)
     assert run["trigger"]["kind"] == "drift" and run["trigger"]["source"] == "scoring-log"
-    [message] = messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])
+    [message] = messages_for(storage, names.FETCH_QUEUE, run["run_id"])
     report = json.loads(storage.get_bytes(*message["payload"]["report"].split("/", 1))[0])
     assert report["dataset_drift"] is True and report["rows"]["current"] == 1200
 
@@ -87,9 +87,9 @@ def test_scheduled_drift_without_production_or_log(storage, env, model_name):
 
 
 def start_stuck(storage, model_name: str, unique: str) -> tuple[str, StepMessage]:
-    run_id, _ = runs.start_run(storage, plan="full", model=model_name, trigger={"kind": "manual"},
+    run_id, _ = runs.start_run(storage, plan="data", model=model_name, trigger={"kind": "manual"},
                                reason="test", payload={"note": unique}, run_id=f"stuck{unique}")
-    queues.clear(storage, names.RETRAIN_QUEUE)
+    queues.clear(storage, names.FETCH_QUEUE)
     message = StepMessage.from_json(runs.get_run(storage, run_id)["first_message"])
     assert runs.begin_step(storage, message).proceed
     return run_id, message
@@ -104,13 +104,13 @@ def test_sweeper_resends_a_stuck_step_then_fails_it(storage, env, model_name, un
         now += timedelta(minutes=11)
         outcome = sweeper.sweep(context.storage(), context.settings(), now)
         assert run_id in outcome.run_ids
-        resent = [m for m in messages_for(storage, names.RETRAIN_QUEUE, run_id) if m["attempt"] == attempt]
-        assert len(resent) == 1 and resent[0]["step"] == "retrain" and resent[0]["payload"] == {"note": unique}
+        resent = [m for m in messages_for(storage, names.FETCH_QUEUE, run_id) if m["attempt"] == attempt]
+        assert len(resent) == 1 and resent[0]["step"] == "fetch" and resent[0]["payload"] == {"note": unique}
         assert runs.get_run(storage, run_id)["status"] == "running"
     now += timedelta(minutes=11)
     sweeper.sweep(context.storage(), context.settings(), now)
     run = runs.get_run(storage, run_id)
-    assert run["status"] == "failed" and run["steps"]["retrain"]["status"] == "failed"
+    assert run["status"] == "failed" and run["steps"]["fetch"]["status"] == "failed"
     assert "running for more than 10 min after 2 resends" in run["events"][-1]["detail"]
 
 
@@ -169,18 +169,18 @@ def test_sweeper_resends_a_first_message_that_was_lost(storage, env, model_name,
     env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10")
     run_id, _ = runs.start_run(storage, plan="app", model=model_name, trigger={"kind": "manual"},
                                reason="test", run_id=f"lost{unique}")
-    queues.clear(storage, names.TEST_QUEUE)  # the worker died right after the record was written
+    queues.clear(storage, names.FETCH_QUEUE)  # the worker died right after the record was written
     later = datetime.now(timezone.utc) + timedelta(minutes=11)
     assert run_id in sweeper.sweep(context.storage(), context.settings(), later).run_ids
-    [message] = messages_for(storage, names.TEST_QUEUE, run_id)
-    assert message["step"] == "test" and message["attempt"] == 2
+    [message] = messages_for(storage, names.FETCH_QUEUE, run_id)
+    assert message["step"] == "fetch" and message["attempt"] == 2
     begun = runs.begin_step(storage, StepMessage.from_json(json.dumps(message)))
-    assert begun.proceed and begun.run["steps"]["test"]["attempts"] == 1
+    assert begun.proceed and begun.run["steps"]["fetch"]["attempts"] == 1
 
 
 def test_sweeper_skips_runs_whose_ci_result_never_came(storage, env, model_name, unique):
     env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10", DRIFTLINE_CI_WAIT_HOURS="2")
-    run_id, _ = runs.start_run(storage, plan="full", model=model_name, trigger={"kind": "push"},
+    run_id, _ = runs.start_run(storage, plan="data", model=model_name, trigger={"kind": "push"},
                                reason="waiting for CI", run_id=f"ci{unique}", status="waiting")
     soon = datetime.now(timezone.utc) + timedelta(minutes=90)
     assert run_id not in sweeper.sweep(context.storage(), context.settings(), soon).run_ids
@@ -190,4 +190,4 @@ def test_sweeper_skips_runs_whose_ci_result_never_came(storage, env, model_name,
     assert run_id in outcome.run_ids and "1 CI waits expired" in outcome.detail
     run = runs.get_run(storage, run_id)
     assert run["status"] == "skipped" and "no CI result for this commit within 2 h" in run["events"][-1]["detail"]
-    assert messages_for(storage, names.RETRAIN_QUEUE, run_id) == []
+    assert messages_for(storage, names.FETCH_QUEUE, run_id) == []

@@ -72,11 +72,11 @@ def test_training_push_starts_a_full_run(storage, functions):
     assert push_run(storage, "github", delivery) is None  # nothing runs inside the HTTP call
     assert drain(storage, functions) == 1
     run = push_run(storage, "github", delivery)
-    assert run["plan"] == "full" and run["status"] == "running"
+    assert run["plan"] == "training" and run["status"] == "running"
     assert "training code changed: training/features.py" in run["reason"]
     assert run["trigger"] == {"kind": "push", "provider": "github", "repository": "acme/shop", "branch": "main",
                               "commit": sha("commit-2"), "delivery": delivery}
-    assert len(messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])) == 1
+    assert len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
     record = storage.read_json(names.HOOKS, intake.record_name("github", delivery)).value
     assert record["state"] == "processed" and record["outcome"]["action"] == "started"
 
@@ -85,9 +85,9 @@ def test_app_push_starts_test_and_deploy(storage, functions):
     response, delivery = github(functions, "push", github_push([github_commit(1, modified=["shared/serving/scoring.py"])]))
     drain(storage, functions)
     run = push_run(storage, "github", delivery)
-    assert run["plan"] == "app" and run["steps_planned"] == ["test", "approve", "deploy"]
-    assert len(messages_for(storage, names.TEST_QUEUE, run["run_id"])) == 1
-    assert queued(storage, names.RETRAIN_QUEUE) == []
+    assert run["plan"] == "app" and run["steps_planned"] == ["fetch", "unit_test", "test", "approve", "deploy"]
+    assert len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
+    assert queued(storage, names.RETRAIN_QUEUE) == [] and queued(storage, names.TEST_QUEUE) == []
 
 
 def test_docs_push_runs_nothing(storage, functions):
@@ -97,7 +97,7 @@ def test_docs_push_runs_nothing(storage, functions):
     assert push_run(storage, "github", delivery) is None
     record = storage.read_json(names.HOOKS, intake.record_name("github", delivery)).value
     assert record["outcome"]["action"] == "nothing" and "only ignored paths" in record["outcome"]["detail"]
-    assert all(queued(storage, q) == [] for q in (names.RETRAIN_QUEUE, names.TEST_QUEUE))
+    assert all(queued(storage, q) == [] for q in (names.FETCH_QUEUE, names.RETRAIN_QUEUE, names.TEST_QUEUE))
 
 
 def test_truncated_push_runs_the_full_chain_and_says_why(storage, functions):
@@ -105,7 +105,7 @@ def test_truncated_push_runs_the_full_chain_and_says_why(storage, functions):
     response, delivery = github(functions, "push", github_push(commits))
     drain(storage, functions)
     run = push_run(storage, "github", delivery)
-    assert run["plan"] == "full" and "lists 20 commits" in run["reason"]
+    assert run["plan"] == "training" and "lists 20 commits" in run["reason"]
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_replayed_delivery_runs_nothing_twice(storage, functions):
     assert reply(later)["status"] == "duplicate delivery"
     drain(storage, functions)
     run = push_run(storage, "github", delivery)
-    assert len(messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])) == 1
+    assert len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
     assert len(run["events"]) == 1
 
 
@@ -192,7 +192,7 @@ def test_ado_push_runs_the_full_chain_because_files_are_not_listed(storage, func
     assert response.status_code == 202
     drain(storage, functions)
     run = push_run(storage, "azure-devops", payload["id"])
-    assert run["plan"] == "full" and "do not list changed files" in run["reason"]
+    assert run["plan"] == "training" and "do not list changed files" in run["reason"]
     assert ado(functions, payload, header=True).status_code == 200  # same id: duplicate, by header auth
 
 
@@ -229,7 +229,7 @@ class TestWaitingForCi:
 
     def test_success_releases_the_waiting_run(self, storage, functions, unique):
         run = self.push(storage, functions, commit=hash(unique) % 10_000)
-        assert run["status"] == "waiting" and messages_for(storage, names.TEST_QUEUE, run["run_id"]) == []
+        assert run["status"] == "waiting" and messages_for(storage, names.FETCH_QUEUE, run["run_id"]) == []
         head = run["trigger"]["commit"]
         assert storage.read_json(names.HOOKS, ci_wait.index_name(head)).value["runs"] == [run["run_id"]]
         github(functions, "workflow_run", github_workflow_run(head, "in_progress", action="requested"))
@@ -239,7 +239,7 @@ class TestWaitingForCi:
         drain(storage, functions)
         released = runs.get_run(storage, run["run_id"])
         assert released["status"] == "running" and "CI passed" in released["events"][-1]["detail"]
-        assert len(messages_for(storage, names.TEST_QUEUE, run["run_id"])) == 1
+        assert len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
 
     def test_failure_skips_the_run_with_the_reason(self, storage, functions, unique):
         run = self.push(storage, functions, commit=hash(unique) % 10_000 + 20_000)
@@ -247,7 +247,7 @@ class TestWaitingForCi:
         drain(storage, functions)
         skipped = runs.get_run(storage, run["run_id"])
         assert skipped["status"] == "skipped" and "CI failed" in skipped["events"][-1]["detail"]
-        assert queued(storage, names.TEST_QUEUE) == []
+        assert queued(storage, names.FETCH_QUEUE) == []
 
     def test_ci_reporting_before_the_push_is_processed_releases_at_once(self, storage, functions, unique):
         payload = github_push([github_commit(hash(unique) % 10_000 + 40_000, modified=["training/a.py"])])
@@ -256,7 +256,7 @@ class TestWaitingForCi:
         _, delivery = github(functions, "push", payload)
         drain(storage, functions)
         run = push_run(storage, "github", delivery)
-        assert run["status"] == "running" and len(messages_for(storage, names.RETRAIN_QUEUE, run["run_id"])) == 1
+        assert run["status"] == "running" and len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
 
     def test_ado_build_complete_releases(self, storage, functions, unique):
         payload = ado_push(new=sha(f"ado-ci-{unique}"))

@@ -18,7 +18,7 @@ from shared.platform.storage import Storage
 from tests.helpers import queues
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
-STEP_QUEUES = (names.RETRAIN_QUEUE, names.REGISTER_QUEUE, names.TEST_QUEUE, names.DEPLOY_QUEUE)
+STEP_QUEUES = (names.FETCH_QUEUE, names.UNIT_TEST_QUEUE, names.RETRAIN_QUEUE, names.REGISTER_QUEUE, names.TEST_QUEUE, names.DEPLOY_QUEUE)
 # The training entry point the chain tests use unless a test names another from the same module.
 SMALL_MODEL = "tests.helpers.entry_points:small"
 
@@ -42,7 +42,7 @@ class Chain:
         self.storage.put_bytes(names.DATALAKE, blob, data)
         return blob
 
-    def start(self, blobs: list[str] | None = None, plan: str = "full", trigger: dict | None = None) -> str:
+    def start(self, blobs: list[str] | None = None, plan: str = "data", trigger: dict | None = None) -> str:
         run_id, _ = runs.start_run(
             self.storage, plan=plan, model=self.model, reason="test",
             trigger=trigger or {"kind": "upload", "commit": "c0ffee", "repo": "org/app", "branch": "main"},
@@ -61,6 +61,12 @@ class Chain:
             return data.get("run_id") == run_id if run_id else data.get("model") == self.model
 
         return queues.take(self.storage, queue, mine)
+
+    def retrain_message(self, run_id: str) -> str:
+        """The run's retrain message, after its fetch step (no code source: the built-in model)."""
+        for fetch in self.take(names.FETCH_QUEUE, run_id):
+            self.deliver(names.FETCH_QUEUE, fetch)
+        return self.take(names.RETRAIN_QUEUE, run_id)[0]
 
     def deliver(self, queue: str, body: str) -> None:
         self.functions[queue](func.QueueMessage(body=body.encode()))
@@ -104,7 +110,7 @@ def stage_retrain(chain: Chain, run_id: str, files: dict[str, bytes]) -> None:
     """Do a run's retrain step with ready-made artifacts (the retrain trigger has its own tests)."""
     from shared.model import registry
 
-    body = chain.take(names.RETRAIN_QUEUE, run_id)[0]
+    body = chain.retrain_message(run_id)
     message = StepMessage.from_json(body)
     assert runs.begin_step(chain.storage, message).proceed
     prefix = registry.stage(chain.storage, chain.model, run_id, files)
