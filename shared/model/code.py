@@ -30,10 +30,11 @@ from shared.platform.storage import Storage
 from shared.repo.archives import SnapshotError, snapshot_limits
 from shared.repo.config import RepoConfig, RepoConfigError, load_config
 from shared.repo.fetch import SourceError
+from shared.repo.inference import Predictor, estimator_predictor, load_predictor
 from shared.repo.requirements import unmet_requirements
 from shared.repo.snapshots import Snapshot, ensure_snapshot, read_snapshot
 from shared.repo.sources import CodeSource, code_source
-from shared.repo.testrun import TestReport, run_unit_tests
+from shared.repo.testrun import Candidate, TestReport, run_integration_tests, run_unit_tests
 from shared.repo.workspace import checkout, repository_key
 
 # Answers of a provider that a retry cannot change: the run stops instead of being retried.
@@ -108,6 +109,46 @@ def snapshot_of(storage: Storage, message: StepMessage) -> Snapshot:
     if snapshot is None or snapshot.digest != code["snapshot"]:
         raise StopRun(RunStatus.FAILED, f"the snapshot of commit {code['commit']} is gone or changed since fetch.")
     return snapshot
+
+
+def predictor_for(storage: Storage, model: str, version: int, code: dict[str, Any] | None = None) -> Predictor:
+    """How version `version` scores a frame: through the `[inference]` module of the snapshot it was
+    trained from (or of `code`, the snapshot of an app-code run), else the estimator's own methods."""
+    estimator = registry.load_estimator(storage, model, version)
+    if code is None:
+        code = (registry.version_info(storage, model, version)["lineage"] or {}).get("code") or {}
+    if code.get("kind", "repository") != "repository" or "snapshot" not in code:
+        return estimator_predictor(estimator)
+    snapshot = read_snapshot(storage, code["repository"], code["commit"])
+    if snapshot is None or snapshot.digest != code["snapshot"]:
+        raise SnapshotError(f"the snapshot of commit {code['commit']} that serves v{version} is gone or changed.")
+    root = checkout(storage, snapshot)
+    module = code["inference"] if "inference" in code else _inference_module(root)
+    return load_predictor(root, module, estimator)
+
+
+def _inference_module(root: Path) -> str | None:
+    config = load_config(root)
+    return None if config.inference is None else config.inference.module
+
+
+def integration_tests(storage: Storage, run_id: str, model: str, version: int,
+                      code: dict[str, Any] | None = None) -> TestReport | None:
+    """The repository's `[tests] integration` suite against `version`, from the snapshot it was trained
+    from (or `code`'s, for an app-code run), in the sandbox with Driftline's fixtures; None when the
+    version's code is not the repository's."""
+    info = registry.version_info(storage, model, version)
+    code = code or (info["lineage"] or {}).get("code") or {}
+    if code.get("kind", "repository") != "repository" or "snapshot" not in code:
+        return None
+    snapshot = read_snapshot(storage, code["repository"], code["commit"])
+    if snapshot is None:
+        raise SnapshotError(f"the snapshot of commit {code['commit']} is gone.")
+    root = checkout(storage, snapshot)
+    candidate = Candidate(model=registry.read_artifact(storage, model, version, "model.skops"),
+                          holdout=registry.read_artifact(storage, model, version, "holdout.parquet"),
+                          trusted_prefixes=registry.trusted_prefixes_for(info["lineage"]))
+    return run_integration_tests(root, load_config(root), candidate)
 
 
 def junit_blob(run_id: str, kind: str) -> str:

@@ -28,7 +28,8 @@ from typing import Any
 from shared.chain import runs
 from shared.chain.states import RunStatus, StopRun
 from shared.model import registry
-from shared.model.metrics import quality
+from shared.model.metrics import quality_of
+from shared.repo.inference import Predictor
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
@@ -78,10 +79,22 @@ def tested_version(storage: Storage, message: StepMessage) -> int:
 
 
 def run_gates(storage: Storage, settings: Settings, message: StepMessage) -> dict[str, Any]:
-    """The test step: returns {"version", "gates"}; raises StopRun(RunStatus.REJECTED) when a gate fails."""
+    """The test step: returns {"version", "gates", ["integration_tests"]}; raises StopRun(REJECTED) when a
+    gate fails. The repository's integration tests run once the built-in gates passed."""
+    from shared.model.code import integration_tests, report_outputs
+
     version = tested_version(storage, message)
-    results = evaluate(storage, settings, message.model, version)
-    outputs = {"version": version, "gates": [result.to_dict() for result in results]}
+    run = runs.get_run(storage, message.run_id)
+    app_code = message.payload.get("code") if run is not None and run["plan"] == "app" else None
+    code = app_code if isinstance(app_code, dict) else None
+    results = evaluate(storage, settings, message.model, version, code)
+    outputs: dict[str, Any] = {"version": version, "gates": [result.to_dict() for result in results]}
+    if all(result.passed for result in results):
+        report = integration_tests(storage, message.run_id, message.model, version, code)
+        if report is not None:
+            outputs["integration_tests"] = report_outputs(storage, message.run_id, report)
+            results.append(_judged("integration_tests", report.ok, detail=report.summary))
+            outputs["gates"] = [result.to_dict() for result in results]
     failed = [result for result in results if not result.passed]
     if failed:
         reasons = "; ".join(f"{result.name}: {result.detail}" for result in failed)
@@ -89,29 +102,40 @@ def run_gates(storage: Storage, settings: Settings, message: StepMessage) -> dic
     return outputs
 
 
-def evaluate(storage: Storage, settings: Settings, model: str, version: int) -> list[GateResult]:
+def evaluate(storage: Storage, settings: Settings, model: str, version: int,
+             code: dict[str, Any] | None = None) -> list[GateResult]:
+    """The gates of `version`, scoring through its inference code (or `code`'s, for an app-code run)."""
+    from shared.model.code import predictor_for
+
     info = registry.version_info(storage, model, version)
     schema = info["schema"]
     try:
-        estimator = registry.load_estimator(storage, model, version)
+        predictor = predictor_for(storage, model, version, code)
     except Exception as error:
         return [GateResult("artifact_loads", GateOutcome.FAILED, detail=f"{type(error).__name__}: {error}")]
-    results = [GateResult("artifact_loads", GateOutcome.PASSED, detail="loaded with trusted types")]
+    results = [GateResult("artifact_loads", GateOutcome.PASSED,
+                          detail=f"loaded with trusted types; scores through {predictor.source}")]
     holdout = registry.load_holdout(storage, model, version)
-    contract = scoring_contract(estimator, holdout, schema)
+    contract = scoring_contract(predictor, holdout, schema)
     results.append(contract)
     if not contract.passed:
         return results
     features = holdout[[f["name"] for f in schema["features"]]]
     labels = holdout[schema["target"]]
-    results.append(quality_gate(storage, settings, model, version, estimator, features, labels))
-    results.append(latency_gate(settings, estimator, features))
+    results.append(quality_gate(storage, settings, model, version, predictor, features, labels))
+    results.append(latency_gate(settings, predictor, features))
     if settings.integration_tests:
-        results.append(integration_gate(settings.integration_tests, estimator, holdout))
+        results.append(integration_gate(settings.integration_tests, registry.load_estimator(storage, model, version),
+                                        holdout))
     return results
 
 
-def scoring_contract(estimator, holdout, schema: dict[str, Any]) -> GateResult:
+def predictor_quality(predictor: Predictor, features, labels) -> dict[str, Any]:
+    probabilities = None if predictor.predict_proba is None else predictor.predict_proba(features)
+    return quality_of(labels, predictor.predict(features), probabilities)
+
+
+def scoring_contract(predictor: Predictor, holdout, schema: dict[str, Any]) -> GateResult:
     import numpy as np
 
     expected = {f["name"]: f["dtype"] for f in schema["features"]}
@@ -121,7 +145,7 @@ def scoring_contract(estimator, holdout, schema: dict[str, Any]) -> GateResult:
                           detail="held-out columns do not match the training input schema")
     sample = holdout[list(expected)].head(CONTRACT_SAMPLE_ROWS)
     try:
-        predicted = np.asarray(estimator.predict(sample))
+        predicted = np.asarray(predictor.predict(sample))
     except Exception as error:
         return GateResult("scoring_contract", GateOutcome.FAILED, detail=f"predict raised {type(error).__name__}: {error}")
     target_kind = np.dtype(schema["target_dtype"]).kind if schema["target_dtype"] != "object" else "O"
@@ -134,9 +158,9 @@ def scoring_contract(estimator, holdout, schema: dict[str, Any]) -> GateResult:
         unknown = {str(value) for value in predicted} - {str(value) for value in schema["classes"]}
         if unknown:
             problems.append(f"predict returned unknown classes {sorted(unknown)[:5]}")
-    if not problems and hasattr(estimator, "predict_proba"):
+    if not problems and predictor.predict_proba is not None:
         try:
-            probabilities = np.asarray(estimator.predict_proba(sample))
+            probabilities = np.asarray(predictor.predict_proba(sample))
             if probabilities.ndim != 2 or probabilities.shape[0] != len(sample):
                 problems.append(f"predict_proba returned shape {probabilities.shape}")
         except Exception as error:
@@ -147,9 +171,11 @@ def scoring_contract(estimator, holdout, schema: dict[str, Any]) -> GateResult:
                       detail=f"{len(expected)} features, {len(sample)} sample rows")
 
 
-def quality_gate(storage, settings, model, version, estimator, features, labels) -> GateResult:
+def quality_gate(storage, settings, model, version, predictor, features, labels) -> GateResult:
+    from shared.model.code import predictor_for
+
     metric = settings.quality_metric
-    value = quality(estimator, features, labels).get(metric)
+    value = predictor_quality(predictor, features, labels).get(metric)
     if value is None:
         return GateResult("quality", GateOutcome.FAILED, detail=f"{metric} cannot be computed for this model")
     production = registry.resolve(storage, model, "production")
@@ -157,7 +183,7 @@ def quality_gate(storage, settings, model, version, estimator, features, labels)
         why = "no production model to compare with" if production is None else "this version is production"
         return GateResult("quality", GateOutcome.PASSED, value=value, detail=f"{metric} {value:.4f}; {why}")
     try:
-        baseline = quality(registry.load_estimator(storage, model, production), features, labels).get(metric)
+        baseline = predictor_quality(predictor_for(storage, model, production), features, labels).get(metric)
     except Exception as error:
         baseline, problem = None, f"{type(error).__name__}: {error}"
     else:
@@ -174,7 +200,7 @@ def quality_gate(storage, settings, model, version, estimator, features, labels)
     )
 
 
-def latency_gate(settings: Settings, estimator, features) -> GateResult:
+def latency_gate(settings: Settings, predictor: Predictor, features) -> GateResult:
     import numpy as np
 
     timings = []
@@ -182,12 +208,12 @@ def latency_gate(settings: Settings, estimator, features) -> GateResult:
     for index in range(repetitions):
         row = features.iloc[[index % len(features)]]
         started = time.perf_counter()
-        estimator.predict(row)
+        predictor.predict(row)
         timings.append((time.perf_counter() - started) * 1000)
     p95 = float(np.percentile(timings, 95))
     return _judged("latency", p95 <= settings.latency_budget_ms, value=round(p95, 3),
-                      threshold=settings.latency_budget_ms,
-                      detail=f"p95 single-row predict {p95:.2f} ms over {repetitions} calls")
+                   threshold=settings.latency_budget_ms,
+                   detail=f"p95 single-row predict {p95:.2f} ms over {repetitions} calls")
 
 
 def integration_gate(spec: str, estimator, holdout) -> GateResult:

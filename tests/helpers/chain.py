@@ -69,7 +69,7 @@ class Chain:
         return self.take(names.RETRAIN_QUEUE, run_id)[0]
 
     def deliver(self, queue: str, body: str) -> None:
-        self.functions[queue](func.QueueMessage(body=body.encode()))
+        self.functions[queue.replace("-", "_")](func.QueueMessage(body=body.encode()))  # the function of the queue
 
     def pump(self, run_id: str, *, limit: int = 10) -> list[str]:
         """Feed this run's step messages to their triggers until none is left; returns the steps run."""

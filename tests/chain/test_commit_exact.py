@@ -1,0 +1,85 @@
+"""Runs execute the pushed commit: the example ML repository in a real git repository, its pushes run
+through fetch, unit tests, training from the snapshot, gates through its inference code and its
+integration tests; the lineage names the commit and proves it with the hashes of the files that ran."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shared.model import registry
+from tests.repo.gitrepo import GitRepo
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, chain) -> GitRepo:
+    """The example repository, its model renamed to this test's, committed on main."""
+    work = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    config = work / "driftline.toml"
+    config.write_text(config.read_text().replace('name = "churn"', f'name = "{chain.model}"'))
+    repository = GitRepo(work)
+    repository.git("add", "-A")
+    repository.git("commit", "-q", "-m", "the churn model")
+    chain.configure(code_source=f"git:{work}")
+    return repository
+
+
+@pytest.fixture
+def push(chain, repo: GitRepo, labeled_frame):
+    """Start a push run of the repository's HEAD on the labeled sample data; returns the run id."""
+    from shared.chain import runs
+
+    def start(plan: str) -> str:
+        commit = repo.git("rev-parse", "HEAD")
+        run_id, _ = runs.start_run(chain.storage, plan=plan, model=chain.model, reason=f"push {commit[:7]}",
+                                   trigger={"kind": "push", "commit": commit, "branch": "main"},
+                                   payload={"commit": commit, "blobs": [chain.upload(labeled_frame, "data.csv")]})
+        return run_id
+
+    return start
+
+
+def test_a_training_commit_trains_its_own_code_and_the_lineage_proves_it(chain, repo, push):
+    commit = repo.git("rev-parse", "HEAD")
+    run_id = push("training")
+    assert chain.pump(run_id) == ["fetch", "unit_test", "retrain", "register", "test", "deploy"]
+    run = chain.run(run_id)
+    assert run["status"] == "succeeded", run["events"][-3:]
+    assert run["steps"]["unit_test"]["outputs"]["unit_tests"]["passed"] > 0
+    gates = {g["name"]: g for g in run["steps"]["test"]["outputs"]["gates"]}
+    assert gates["integration_tests"]["passed"] and "inference.score" in gates["artifact_loads"]["detail"]
+    version = run["steps"]["register"]["outputs"]["version"]
+    code = registry.version_info(chain.storage, chain.model, version)["lineage"]["code"]
+    assert code["commit"] == commit and code["kind"] == "repository" and code["inference"] == "inference.score"
+    assert {"training/train.py", "training/features.py"} <= set(code["files"])
+    for path, digest in code["files"].items():
+        assert hashlib.sha256(repo.git_bytes("show", f"{commit}:{path}")).hexdigest() == digest
+
+
+def test_a_commit_that_fails_a_unit_test_is_rejected_and_trains_nothing(chain, repo, push):
+    test = repo.path / "tests" / "unit" / "test_broken.py"
+    test.write_text("def test_the_new_feature_is_positive():\n    assert -1 > 0\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "a failing test")
+    run_id = push("training")
+    assert chain.pump(run_id) == ["fetch", "unit_test"]
+    run = chain.run(run_id)
+    assert run["status"] == "rejected"
+    assert "test_the_new_feature_is_positive" in run["steps"]["unit_test"]["detail"]
+    assert registry.versions(chain.storage, chain.model) == []
+
+
+def test_a_broken_driftline_toml_stops_the_run_naming_the_key(chain, repo, push):
+    config = repo.path / "driftline.toml"
+    config.write_text(config.read_text().replace('entry_point = "training.train:train"', 'entry_point = "nonsense"'))
+    repo.git("commit", "-q", "-am", "broken config")
+    run_id = push("training")
+    assert chain.pump(run_id) == ["fetch"]
+    run = chain.run(run_id)
+    assert run["status"] == "failed" and "entry_point" in run["steps"]["fetch"]["detail"]
