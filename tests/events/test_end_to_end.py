@@ -109,24 +109,25 @@ def test_seed_upload_trained_the_production_model(running_app):
     assert seeded_production == 1
 
 
-def test_training_push_ends_in_a_retrain(host, storage_):
+def test_a_training_push_without_a_code_source_runs_none_of_its_code(host, storage_):
+    """This app has no DRIFTLINE_CODE_SOURCE: a push is routed and its run starts, but a commit that
+    cannot be fetched runs nothing (tests/chain/test_commit_exact.py runs pushes with a code source)."""
     delivery = str(uuid.uuid4())
     response = post_push(host, github_push([github_commit(1, modified=["training/features.py"])]), delivery=delivery)
     assert response.status_code == 202
     host.wait_idle(120)
     run = push_run(storage_, delivery)
-    assert run["plan"] == "data" and run["steps"]["retrain"]["status"] == "succeeded"
-    assert run["status"] == "succeeded"
+    assert run["plan"] == "training" and run["status"] == "skipped"
+    assert "no code source is configured" in run["steps"]["fetch"]["detail"] and "retrain" not in run["steps"]
 
 
-def test_app_push_ends_in_test_and_deploy_and_its_replay_in_nothing(host, storage_):
+def test_app_push_runs_once_and_its_replay_nothing(host, storage_):
     delivery = str(uuid.uuid4())
     payload = github_push([github_commit(2, modified=["functions/api.py"])])
     assert post_push(host, payload, delivery=delivery).status_code == 202
     host.wait_idle(120)
     run = push_run(storage_, delivery)
-    assert run["plan"] == "app" and "retrain" not in run["steps"]
-    assert run["steps"]["test"]["status"] == "succeeded" and run["steps"]["deploy"]["status"] == "succeeded"
+    assert run["plan"] == "app" and run["status"] == "skipped" and "test" not in run["steps"]
     before = len(runs_of(storage_, "e2e-model"))
     again = post_push(host, payload, delivery=delivery)
     assert again.status_code == 200 and again.json()["status"] == "duplicate delivery"
