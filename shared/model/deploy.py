@@ -55,6 +55,11 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
     canary = table.get("canary")
     if production is not None and production["version"] == version:
         alias = "production"  # already serving: the app plan, or a redelivery after the move
+    elif _plan(storage, message) == "app":
+        # An app-code run tested the production of its time; never move production back to it.
+        now = "nothing" if production is None else f"v{production['version']}"
+        raise StopRun(RunStatus.SKIPPED, f"production is {now} now, not the v{version} this app-code run tested; "
+                                         "nothing is deployed over it (push again to test the code with it).")
     elif settings.canary_percent > 0 and production is not None:
         alias = "canary"
         if not (canary and canary["version"] == version and canary.get("run_id") == message.run_id):
@@ -79,6 +84,13 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
     notify.enqueue(storage, event, model=model, run_id=message.run_id,
                    data={**outputs["deployed"], "trigger": message.trigger, "reason": message.reason})
     return outputs
+
+
+def _plan(storage: Storage, message: StepMessage) -> str | None:
+    from shared.chain import runs
+
+    run = runs.get_run(storage, message.run_id)
+    return None if run is None else run["plan"]
 
 
 def rollback_production(storage: Storage, model: str, *, by: str, reason: str) -> dict[str, Any]:

@@ -9,7 +9,12 @@ In order (a gate that makes the later ones meaningless stops the list):
    worse than the current production model's ON THE SAME ROWS, within DRIFTLINE_QUALITY_TOLERANCE;
 4. `latency`  p95 of single-row predict over DRIFTLINE_LATENCY_REPETITIONS calls within DRIFTLINE_LATENCY_BUDGET_MS;
 5. `integration`  when DRIFTLINE_INTEGRATION_TESTS names `package.module:function`, it is called with
-   (estimator, holdout frame); raising or returning False fails.
+   (estimator, holdout frame); raising or returning False fails;
+6. `integration_tests`  for a version trained from the repository (or an app-code run's commit), once
+   the gates above passed: the repository's `[tests] integration` suite from the snapshot, in the
+   sandbox, with the `model`, `holdout` and `predict` fixtures (`shared.repo.pytest_plugin`).
+Gates 2-4 score through the version's inference code: the `[inference]` module of the snapshot it was
+trained from (an app-code run: of its own commit), else the estimator's own predict.
 
 Each gate's outcome is passed, failed, or not_evaluated (it could not judge: the quality gate when the
 production model cannot be scored on the rows). Not evaluated is never a pass. Every result (name,

@@ -96,3 +96,24 @@ def test_canary_with_worse_feedback_is_rolled_back(chain, quick_retrain):
     canary.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
     decision = canary.evaluate_canary(chain.storage, context.settings(), chain.model)
     assert decision.action == "rollback" and "feedback accuracy" in decision.reason
+
+
+def test_an_app_code_run_never_moves_production_back_to_the_version_it_tested(chain, quick_retrain):
+    from shared.chain import runs
+    from shared.platform.messages import StepMessage
+
+    for _ in range(2):
+        run_id = chain.start([])
+        quick_retrain(run_id)
+        chain.pump(run_id)
+    assert registry.resolve(chain.storage, chain.model, "production") == 2
+    app_run, _ = runs.start_run(chain.storage, plan="app", model=chain.model, reason="inference change",
+                                trigger={"kind": "push", "commit": "abc"})
+    chain.take(names.FETCH_QUEUE, app_run)
+    # the run tested v1 while it was production; v2 was approved and deployed meanwhile
+    stale = StepMessage(run_id=app_run, step="deploy", model=chain.model, trigger={"kind": "push", "commit": "abc"},
+                        reason="inference change", payload={"version": 1})
+    chain.deliver("deploy", stale.to_json())
+    run = chain.run(app_run)
+    assert run["status"] == "skipped" and "not the v1 this app-code run tested" in run["steps"]["deploy"]["detail"]
+    assert registry.resolve(chain.storage, chain.model, "production") == 2
