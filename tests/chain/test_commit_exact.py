@@ -83,3 +83,22 @@ def test_a_broken_driftline_toml_stops_the_run_naming_the_key(chain, repo, push)
     assert chain.pump(run_id) == ["fetch"]
     run = chain.run(run_id)
     assert run["status"] == "failed" and "entry_point" in run["steps"]["fetch"]["detail"]
+
+
+def test_new_data_trains_the_branch_tip_first_then_the_code_production_was_trained_from(chain, repo, labeled_frame):
+    first = repo.git("rev-parse", "HEAD")
+    run_id = chain.start([chain.upload(labeled_frame, "first.csv")])
+    chain.pump(run_id)
+    run = chain.run(run_id)
+    assert run["status"] == "succeeded", run["events"][-3:]
+    assert run["steps"]["fetch"]["outputs"]["code"]["commit"] == first
+    assert "tip of main" in run["steps"]["fetch"]["outputs"]["code"]["chosen"]
+    (repo.path / "NOTES.txt").write_text("not pushed yet\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "a commit nothing was pushed for")
+    again = chain.start([chain.upload(labeled_frame.sample(frac=0.9, random_state=1), "second.csv")])
+    chain.pump(again)
+    code = chain.run(again)["steps"]["fetch"]["outputs"]["code"]
+    assert code["commit"] == first and "production v1" in code["chosen"]
+    version = chain.run(again)["steps"]["register"]["outputs"]["version"]
+    assert registry.version_info(chain.storage, chain.model, version)["lineage"]["code"]["commit"] == first
