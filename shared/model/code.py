@@ -60,9 +60,10 @@ def fetch(storage: Storage, settings: Settings, message: StepMessage) -> dict[st
         raise  # unreachable or throttled: the host retries the message
     except SnapshotError as error:
         raise StopRun(RunStatus.FAILED, f"the snapshot of the commit is refused: {error}") from None
-    checked_config(checkout(storage, snapshot), settings, message)  # once here, so later steps can rely on it
-    return {"code": {"repository": key, "source": source.name, "commit": snapshot.commit,
-                     "snapshot": snapshot.digest, "files": len(snapshot.manifest.files), "chosen": why}}
+    config = checked_config(checkout(storage, snapshot), settings, message)  # once here: later steps rely on it
+    return {"code": {"kind": "repository", "repository": key, "source": source.name, "commit": snapshot.commit,
+                     "snapshot": snapshot.digest, "files": len(snapshot.manifest.files), "chosen": why,
+                     "inference": None if config.inference is None else config.inference.module}}
 
 
 def _commit(storage: Storage, settings: Settings, message: StepMessage, source: CodeSource,

@@ -53,13 +53,18 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
     table = registry.aliases(storage, model)[0]["aliases"]
     production = table.get("production")
     canary = table.get("canary")
-    if production is not None and production["version"] == version:
-        alias = "production"  # already serving: the app plan, or a redelivery after the move
-    elif _plan(storage, message) == "app":
-        # An app-code run tested the production of its time; never move production back to it.
-        now = "nothing" if production is None else f"v{production['version']}"
-        raise StopRun(RunStatus.SKIPPED, f"production is {now} now, not the v{version} this app-code run tested; "
-                                         "nothing is deployed over it (push again to test the code with it).")
+    if _plan(storage, message) == "app":
+        # A new release: production's version with this commit's inference code. The run tested the
+        # production of its time; never move production back to it.
+        if production is None or production["version"] != version:
+            now = "nothing" if production is None else f"v{production['version']}"
+            raise StopRun(RunStatus.SKIPPED, f"production is {now} now, not the v{version} this app-code run "
+                                             "tested; nothing is deployed over it (push again to test the code with it).")
+        alias = "production"
+        registry.move_alias(storage, model, "production", version, why=message.reason, by="driftline",
+                            run_id=message.run_id, code=message.payload.get("code"))
+    elif production is not None and production["version"] == version:
+        alias = "production"  # already serving: a redelivery after the move
     elif settings.canary_percent > 0 and production is not None:
         alias = "canary"
         if not (canary and canary["version"] == version and canary.get("run_id") == message.run_id):
@@ -78,6 +83,7 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
             "alias": alias,
             "percent": settings.canary_percent if alias == "canary" else 100,
             "previous": None if previous is None else previous["version"],
+            "inference_commit": (table[alias].get("code") or {}).get("commit"),
         }
     }
     event = "model.canary_started" if alias == "canary" else "model.deployed"

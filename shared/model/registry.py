@@ -238,17 +238,20 @@ def move_alias(
     by: str,
     run_id: str | None = None,
     percent: int | None = None,
+    code: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Point an alias at a committed version, with history; returns the new aliases document.
+    """Point an alias at a release, with history; returns the new aliases document.
 
-    Moving `production` keeps the version it replaces as `previous`, and clears a `canary` that
-    pointed at the promoted version. Setting an alias to what it already is writes nothing.
+    A release is a committed version plus the code whose inference serves it: `code` (the snapshot of
+    an app-code run), or, when None, the code the version was trained from. Moving `production` keeps
+    the release it replaces as `previous`, and clears a `canary` that pointed at the promoted version.
+    Setting an alias to what it already is writes nothing.
     """
     if alias not in ALIASES:
         raise ValueError(f"unknown alias {alias!r}; expected one of {', '.join(ALIASES)}.")
     _committed(storage, model, version)
     current = aliases(storage, model)[0]["aliases"].get(alias)
-    if _same(current, version, run_id, percent):
+    if _same(current, version, run_id, percent, code):
         return aliases(storage, model)[0]
 
     def change(document):
@@ -256,16 +259,20 @@ def move_alias(
         now = utcnow()
         table = document["aliases"]
         before = table.get(alias)
-        if _same(before, version, run_id, percent):
+        if _same(before, version, run_id, percent, code):
             return document
         entry = {"version": int(version), "since": now, "run_id": run_id}
         if percent is not None:
             entry["percent"] = int(percent)
+        if code is not None:
+            entry["code"] = code
         table[alias] = entry
         _history(document, now, alias, before, version, why, by, run_id)
-        if alias == "production" and before is not None and before["version"] != version:
+        if alias == "production" and before is not None and (before["version"], before.get("code")) != (version, code):
             old_previous = table.get("previous")
             table["previous"] = {"version": before["version"], "since": now, "run_id": before.get("run_id")}
+            if before.get("code") is not None:
+                table["previous"]["code"] = before["code"]
             _history(document, now, "previous", old_previous, before["version"], why, by, run_id)
         canary = table.get("canary")
         if alias == "production" and canary is not None and canary["version"] == version:
@@ -317,6 +324,8 @@ def rollback(storage: Storage, model: str, *, why: str, by: str) -> dict[str, An
             None,
         )
         table["production"] = {"version": previous["version"], "since": now, "run_id": previous.get("run_id")}
+        if previous.get("code") is not None:
+            table["production"]["code"] = previous["code"]
         _history(document, now, "production", production, previous["version"], why, by, None, rollback=True)
         if earlier is None:
             del table["previous"]
@@ -344,12 +353,14 @@ def _read_json(storage: Storage, model: str, version: int, name: str) -> Any:
     return None if document is None else document.value
 
 
-def _same(entry: dict[str, Any] | None, version: int, run_id: str | None, percent: int | None) -> bool:
+def _same(entry: dict[str, Any] | None, version: int, run_id: str | None, percent: int | None,
+          code: dict[str, Any] | None = None) -> bool:
     return (
         entry is not None
         and entry["version"] == version
         and entry.get("run_id") == run_id
         and entry.get("percent") == percent
+        and entry.get("code") == code
     )
 
 

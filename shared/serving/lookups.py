@@ -72,6 +72,7 @@ def serving_lineage(storage: "Storage", model: str) -> dict[str, Any]:
         "trigger": lineage.get("trigger"),
         "reason": lineage.get("reason"),
         "code": lineage.get("code"),
+        "release": _release(production, lineage.get("code") or {}),
         "data": lineage.get("data"),
         "params": lineage.get("parameters"),
         "libraries": lineage.get("libraries"),
@@ -116,4 +117,17 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
         "updated": run.get("updated"),
         "steps": steps,
         "events": run.get("events", []),
+    }
+
+
+def _release(entry: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    """What serves: the version, the commit whose code trained it, the commit whose inference code
+    serves it (the same one unless an app-code run made a new release of this version)."""
+    serving = entry.get("code") or trained
+    return {
+        "version": int(entry["version"]),
+        "training_commit": trained.get("commit"),
+        "inference_commit": serving.get("commit"),
+        "inference_snapshot": serving.get("snapshot"),
+        "inference_module": serving.get("inference"),
     }

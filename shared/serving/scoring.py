@@ -164,11 +164,13 @@ def parse_body(body: Any) -> tuple[list[Any], str | None]:
 
 @dataclass
 class ServingModel:
+    """One release in memory: the version's estimator, scored through its inference code."""
+
     name: str
     version: int
     estimator: Any
+    predictor: Any  # shared.repo.inference.Predictor: the release's inference code, or the estimator's
     features: tuple[Feature, ...]
-    has_proba: bool
     columns: Any = None  # a pandas Index of the feature names, built once
 
     def frame(self, rows: list[dict[str, Any]]):
@@ -208,9 +210,9 @@ class ModelCache:
         self.alias_reads = 0
         self.etag_checks = 0
         self._aliases: dict[str, _AliasState] = {}
-        self._models: dict[tuple[str, int], ServingModel] = {}
+        self._models: dict[tuple[str, int, str], ServingModel] = {}
         self._lock = threading.Lock()
-        self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self._loading: dict[tuple[str, int, str], threading.Lock] = {}
 
     def aliases(self, model: str) -> dict[str, Any]:
         from shared.model import registry
@@ -230,8 +232,10 @@ class ModelCache:
         self._drop_unreferenced(model, document)
         return document
 
-    def model(self, name: str, version: int) -> ServingModel:
-        key = (name, version)
+    def model(self, name: str, version: int, code: dict[str, Any] | None = None) -> ServingModel:
+        """The release of `version` with `code`'s inference code (None: the code it was trained from),
+        loaded once per instance; releases of other snapshots load beside it."""
+        key = (name, version, _snapshot_key(code))
         cached = self._models.get(key)
         if cached is not None:
             return cached
@@ -240,28 +244,34 @@ class ModelCache:
         with loading:  # one download per version even when concurrent requests miss together
             cached = self._models.get(key)
             if cached is None:
-                cached = self._load(name, version)
+                cached = self._load(name, version, code)
                 self._models[key] = cached
             return cached
 
-    def _load(self, name: str, version: int) -> ServingModel:
+    def _load(self, name: str, version: int, code: dict[str, Any] | None) -> ServingModel:
         from shared.model import registry
+        from shared.model.code import predictor_for
 
         info = registry.version_info(self.storage, name, version)
-        estimator = registry.load_estimator(self.storage, name, version)
+        predictor = predictor_for(self.storage, name, version, code)
         self.downloads += 1
         return ServingModel(
             name=name,
             version=version,
-            estimator=estimator,
+            estimator=registry.load_estimator(self.storage, name, version),
+            predictor=predictor,
             features=features_of(info["schema"]),
-            has_proba=hasattr(estimator, "predict_proba"),
         )
 
     def _drop_unreferenced(self, model: str, document: dict[str, Any]) -> None:
-        kept = {int(entry["version"]) for entry in document.get("aliases", {}).values()}
-        for key in [k for k in self._models if k[0] == model and k[1] not in kept]:
+        kept = {(int(entry["version"]), _snapshot_key(entry.get("code")))
+                for entry in document.get("aliases", {}).values()}
+        for key in [k for k in self._models if k[0] == model and (k[1], k[2]) not in kept]:
             self._models.pop(key, None)
+
+
+def _snapshot_key(code: dict[str, Any] | None) -> str:
+    return "" if not code else str(code.get("snapshot", ""))
 
 
 # -- canary counters ------------------------------------------------------------------------------
@@ -404,7 +414,7 @@ class Scorer:
         canary = table.get("canary")
         alias = "canary" if canary is not None and int(canary["version"]) == version else "production"
         try:
-            result, rows = self._predict(model, version, alias, records)
+            result, rows = self._predict(model, version, alias, table[alias].get("code"), records)
         except UserError:
             raise
         except Exception as error:
@@ -414,7 +424,7 @@ class Scorer:
                 raise ModelFailure(f"model {model} v{version} failed to score: {error}") from error
             log.exception("canary %s v%s failed; serving production instead", model, version)
             version, alias, started = int(table["production"]["version"]), "production", time.perf_counter()
-            result, rows = self._predict(model, version, alias, records)
+            result, rows = self._predict(model, version, alias, table[alias].get("code"), records)
         if canary is not None:
             self._count(model, version, error=False, started=started)
         result.client_request_id = client_request_id
@@ -425,14 +435,14 @@ class Scorer:
         )
         return result
 
-    def _predict(self, model: str, version: int, alias: str, records: list[Any]):
-        serving = self.cache.model(model, version)
+    def _predict(self, model: str, version: int, alias: str, code: dict[str, Any] | None, records: list[Any]):
+        serving = self.cache.model(model, version, code)
         rows = validate(serving.features, records)
         frame = serving.frame(rows)
-        estimator = serving.estimator
-        result = ScoreResult(model, version, alias, estimator.predict(frame).tolist())
-        if serving.has_proba:
-            result.probabilities = estimator.predict_proba(frame).tolist()
+        estimator, predictor = serving.estimator, serving.predictor
+        result = ScoreResult(model, version, alias, _listed(predictor.predict(frame)))
+        if predictor.predict_proba is not None:
+            result.probabilities = _listed(predictor.predict_proba(frame))
             result.classes = getattr(estimator, "classes_", None)
             result.classes = None if result.classes is None else list(result.classes.tolist())
         return result, rows
@@ -459,6 +469,10 @@ class Scorer:
                 self.canary.flush()
             except Exception:
                 log.exception("periodic scoring flush failed")
+
+
+def _listed(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def _utcnow() -> str:

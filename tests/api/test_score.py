@@ -144,9 +144,9 @@ def test_versions_no_alias_points_at_are_dropped_from_the_cache(call, production
     point(storage, model_name, registry_v2)
     call("score", method="POST", body=rows(trained[0], 1))
     cache = scoring.instance().cache
-    assert set(cache._models) == {(model_name, 1), (model_name, 2)}  # v1 is still `previous`
+    assert set(cache._models) == {(model_name, 1, ""), (model_name, 2, "")}  # v1 is still `previous`
 
     registry_v3 = register_version(storage, model_name, trained[0], run_id="run0003")
     point(storage, model_name, registry_v3)
     call("score", method="POST", body=rows(trained[0], 1))
-    assert set(cache._models) == {(model_name, 2), (model_name, 3)}
+    assert set(cache._models) == {(model_name, 2, ""), (model_name, 3, "")}

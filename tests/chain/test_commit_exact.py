@@ -102,3 +102,28 @@ def test_new_data_trains_the_branch_tip_first_then_the_code_production_was_train
     assert code["commit"] == first and "production v1" in code["chosen"]
     version = chain.run(again)["steps"]["register"]["outputs"]["version"]
     assert registry.version_info(chain.storage, chain.model, version)["lineage"]["code"]["commit"] == first
+
+
+def test_an_inference_commit_makes_a_new_release_that_serves_its_code(chain, repo, push, labeled_frame):
+    from shared.platform import context
+    from shared.serving import lookups, scoring
+
+    trained_by = repo.git("rev-parse", "HEAD")
+    chain.pump(push("training"))
+    score = repo.path / "inference" / "score.py"
+    score.write_text(score.read_text().replace(
+        "return model.predict_proba(add_features(frame)).tolist()",
+        "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]"))
+    repo.git("commit", "-q", "-am", "probabilities to two decimals")
+    serves = repo.git("rev-parse", "HEAD")
+    run_id = push("app")
+    assert chain.pump(run_id) == ["fetch", "unit_test", "test", "deploy"]
+    assert chain.run(run_id)["status"] == "succeeded", chain.run(run_id)["events"][-3:]
+
+    release = lookups.serving_lineage(chain.storage, chain.model)["release"]
+    assert release == {"version": 1, "training_commit": trained_by, "inference_commit": serves,
+                       "inference_snapshot": release["inference_snapshot"], "inference_module": "inference.score"}
+    records = labeled_frame.drop(columns=["label"]).head(5).to_dict(orient="records")
+    answer = scoring.Scorer.create(chain.storage, context.settings()).score({"records": records})
+    assert answer.version == 1
+    assert all(p == round(p, 2) for row in answer.probabilities for p in row)  # the new commit's code serves
