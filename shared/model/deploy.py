@@ -65,6 +65,10 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
                             run_id=message.run_id, code=message.payload.get("code"))
     elif production is not None and production["version"] == version:
         alias = "production"  # already serving: a redelivery after the move
+    elif _moved_since_test(message, production):
+        raise StopRun(RunStatus.REJECTED, f"production is v{production['version'] if production else None} now, "
+                                          f"not the v{message.payload['compared_with']} the gates compared v{version} "
+                                          "with: nothing is deployed; start a new run to test it against production.")
     elif settings.canary_percent > 0 and production is not None:
         alias = "canary"
         if not (canary and canary["version"] == version and canary.get("run_id") == message.run_id):
@@ -90,6 +94,13 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
     notify.enqueue(storage, event, model=model, run_id=message.run_id,
                    data={**outputs["deployed"], "trigger": message.trigger, "reason": message.reason})
     return outputs
+
+
+def _moved_since_test(message: StepMessage, production: dict[str, Any] | None) -> bool:
+    """True when production changed between the test step and now (e.g. an approval came late)."""
+    if "compared_with" not in message.payload:
+        return False
+    return (None if production is None else int(production["version"])) != message.payload["compared_with"]
 
 
 def _plan(storage: Storage, message: StepMessage) -> str | None:

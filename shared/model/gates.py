@@ -93,7 +93,10 @@ def run_gates(storage: Storage, settings: Settings, message: StepMessage) -> dic
     app_code = message.payload.get("code") if run is not None and run["plan"] == "app" else None
     code = app_code if isinstance(app_code, dict) else None
     results = evaluate(storage, settings, message.model, version, code)
-    outputs: dict[str, Any] = {"version": version, "gates": [result.to_dict() for result in results]}
+    # What the gates compared with; deploy refuses when production moved since (a late approval).
+    compared_with = registry.resolve(storage, message.model, "production")
+    outputs: dict[str, Any] = {"version": version, "compared_with": compared_with,
+                               "gates": [result.to_dict() for result in results]}
     if all(result.passed for result in results):
         report = integration_tests(storage, message.run_id, message.model, version, code)
         if report is not None:

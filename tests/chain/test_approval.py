@@ -89,3 +89,18 @@ def test_approving_after_expiry_rejects_instead(chain, quick_retrain):
         raise AssertionError("an expired approval was accepted")
     assert chain.run(run_id)["status"] == "rejected"
     assert chain.take(names.DEPLOY_QUEUE, run_id) == []
+
+
+def test_an_approval_after_production_changed_deploys_nothing(chain, quick_retrain):
+    late = waiting_run(chain, quick_retrain)
+    early = waiting_run(chain, quick_retrain)  # tested against the same (empty) production
+    decision = {"by": "alice", "reason": "looks good"}
+    assert chain.http("approve_run", f"runs/{early}/approve", decision, run_id=early).status_code == 200
+    chain.pump(early)
+    production = registry.resolve(chain.storage, chain.model, "production")
+    assert production is not None
+    assert chain.http("approve_run", f"runs/{late}/approve", decision, run_id=late).status_code == 200
+    chain.pump(late)
+    run = chain.run(late)
+    assert run["status"] == "rejected" and "the gates compared" in run["steps"]["deploy"]["detail"]
+    assert registry.resolve(chain.storage, chain.model, "production") == production
