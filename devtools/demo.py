@@ -1,19 +1,28 @@
 """The end-to-end demo, driven from outside the running app (devhost or `func start`) over its
-public surfaces only: blob uploads to the lake, the HTTP API, and the run records in storage.
+public surfaces only: a git repository, signed push webhooks, blob uploads to the lake, the HTTP API,
+and the run records in storage.
 
-1. upload labeled training data -> retrain, register, test, deploy: version N in production
+The app watches a local git repository made from examples/churn (DRIFTLINE_CODE_SOURCE=git:, set by
+`./driftline start --demo`):
+1. upload labeled training data -> fetch the branch tip, train its code, test, deploy: version N
 2. score a few records through POST /api/score
 3. upload a production batch like the training data -> drift report, no drift
 4. upload a drifted batch -> drift report, a retrain starts by itself -> version N+1 deployed
 5. upload a malformed file -> quarantined with a reason, original untouched
-6. show the lineage of what is serving now: run, commit, data, trigger
+6. push a training-code commit -> unit tests, train, integration tests, deploy; the lineage names it
+7. push an inference-code commit -> a new release of the production version; scores show its code
+8. push a commit that fails a unit test -> rejected, production untouched
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +32,17 @@ from devtools.azurite import ROOT
 from shared.chain import runs
 from shared.chain.states import FINAL_RUN
 from shared.events import lake
-from shared.platform import names
+from shared.platform import names, signatures
 from shared.platform.context import settings as app_settings
 from shared.platform.context import storage as app_storage
 from shared.platform.storage import Storage
 
 SAMPLES = ROOT / "sample_data"
+EXAMPLE = ROOT / "examples" / "churn"
+DEMO_REPOSITORY = ROOT / ".demo-repo"  # the watched repository of the demo (git-ignored)
 TIMEOUT = 300
+GIT_ENV = {"GIT_AUTHOR_NAME": "Data Scientist", "GIT_AUTHOR_EMAIL": "ds@example.com",
+           "GIT_COMMITTER_NAME": "Data Scientist", "GIT_COMMITTER_EMAIL": "ds@example.com"}
 
 
 def say(text: str) -> None:
@@ -101,26 +114,79 @@ def deploy_from_upload(storage: Storage, local: Path, name: str) -> dict[str, An
     return {**receipt, "run": run}
 
 
+def git(*args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=DEMO_REPOSITORY, env={**os.environ, **GIT_ENV},
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+def make_repository(model: str) -> str:
+    """A fresh git repository from examples/churn, its model named as the app's; returns HEAD."""
+    shutil.rmtree(DEMO_REPOSITORY, ignore_errors=True)
+    shutil.copytree(EXAMPLE, DEMO_REPOSITORY, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    config = DEMO_REPOSITORY / "driftline.toml"
+    config.write_text(config.read_text().replace('name = "churn"', f'name = "{model}"'))
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "the churn model")
+    return git("rev-parse", "HEAD")
+
+
+def commit_and_push(base: str, message: str, files: dict[str, str]) -> str:
+    """Commit `files` (path -> new text) and deliver the push as GitHub would; returns the run id."""
+    before = git("rev-parse", "HEAD")
+    for path, text in files.items():
+        (DEMO_REPOSITORY / path).parent.mkdir(parents=True, exist_ok=True)
+        (DEMO_REPOSITORY / path).write_text(text)
+    git("add", "-A")
+    git("commit", "-q", "-m", message)
+    after = git("rev-parse", "HEAD")
+    say(f"commit {after[:7]} ({message}) changes {', '.join(files)}; pushing")
+    body = json.dumps({
+        "ref": "refs/heads/main", "before": before, "after": after, "repository": {"full_name": "demo/churn"},
+        "head_commit": {"id": after},
+        "commits": [{"id": after, "added": [], "modified": sorted(files), "removed": []}],
+    }).encode()
+    delivery = str(uuid.uuid4())
+    secret = app_settings().github_secret or ""
+    response = requests.post(f"{base}/api/hooks/github", data=body, timeout=30, headers={
+        "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": signatures.sign(secret, body)})
+    say(f"POST /api/hooks/github -> {response.status_code} {response.json()}")
+    return runs.run_id_for("push", "github", delivery)
+
+
+def follow_push(storage: Storage, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT
+    while runs.get_run(storage, run_id) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the push did not start run {run_id} within {TIMEOUT} s; see the app's log")
+        time.sleep(0.5)
+    return follow_run(storage, run_id)
+
+
 def run_demo(base: str) -> None:
     storage, model = app_storage(), app_settings().model_name
     stamp = time.strftime("%Y%m%dT%H%M%S")
+    tip = make_repository(model)
+    say(f"the watched repository: {DEMO_REPOSITORY.relative_to(ROOT)} (examples/churn), main at {tip[:7]}")
 
-    say("step 1/6: new labeled training data lands in the lake")
+    say("step 1/8: new labeled training data lands in the lake")
     deploy_from_upload(storage, SAMPLES / "labeled" / "customers.csv", f"labeled/demo-{stamp}/customers.csv")
     overview = requests.get(f"{base}/api/models/{model}", timeout=30).json()
     first = overview["aliases"]["production"]["version"]
     say(f"{model} version {first} is in production")
 
-    say("step 2/6: the app scores requests with the production model")
+    say("step 2/8: the app scores requests with the production model")
     answer = score(base, sample_records(3))
     say(f"POST /api/score -> version {answer['version']}, predictions {answer['predictions']}")
 
-    say("step 3/6: a production batch like the training data arrives")
+    say("step 3/8: a production batch like the training data arrives")
     etag = upload(storage, SAMPLES / "incoming" / "batch-ok.csv", f"incoming/demo-{stamp}/batch-ok.csv")
     receipt = wait_for_receipt(storage, f"incoming/demo-{stamp}/batch-ok.csv", etag)
     say(f"drift check: {receipt['action']} ({receipt['detail']}); report reports/{receipt.get('report')}.html")
 
-    say("step 4/6: a drifted production batch arrives; drift past the threshold retrains by itself")
+    say("step 4/8: a drifted production batch arrives; drift past the threshold retrains by itself")
     drifted = deploy_from_upload(storage, SAMPLES / "incoming" / "batch-drifted.csv",
                                  f"incoming/demo-{stamp}/batch-drifted.csv")
     if drifted["action"] != "drift":
@@ -131,15 +197,44 @@ def run_demo(base: str) -> None:
     second = overview["aliases"]["production"]["version"]
     say(f"{model} version {second} is in production (previous: {overview['aliases']['previous']['version']})")
 
-    say("step 5/6: a malformed file arrives")
+    say("step 5/8: a malformed file arrives")
     name = f"incoming/demo-{stamp}/malformed.csv"
     receipt = wait_for_receipt(storage, name, upload(storage, SAMPLES / "incoming" / "malformed.csv", name))
     say(f"lake trigger: {receipt['action']} ({receipt['detail']})")
 
-    say("step 6/6: the lineage of what is serving now")
+    say("step 6/8: a training-code commit is pushed")
+    params = (DEMO_REPOSITORY / "driftline.toml").read_text().replace("n_estimators = 200", "n_estimators = 300")
+    run = follow_push(storage, commit_and_push(base, "more trees", {"driftline.toml": params}))
+    if run["status"] != "succeeded":
+        raise SystemExit(f"the training commit's run ended {run['status']}: {run['events'][-1]['detail']}")
     lineage = requests.get(f"{base}/api/models/{model}/lineage", timeout=30).json()
-    summary = {key: lineage.get(key) for key in ("model", "version", "run_id", "run", "trigger", "reason", "code", "metrics")}
-    summary["data"] = {key: value for key, value in (lineage.get("data") or {}).items() if key != "blobs"}
-    print(json.dumps(summary, indent=2), flush=True)
-    say(f"done: version {first} -> version {second}, retrained on drift; open the reports in the "
-        f"'{names.REPORTS}' container (Azure Storage Explorer -> Local emulator)")
+    code = lineage.get("code") or {}
+    say(f"{model} v{lineage['version']} serves; trained from commit {str(code.get('commit'))[:7]}, files "
+        f"{', '.join(f'{path} {digest[:8]}' for path, digest in sorted((code.get('files') or {}).items()))}")
+
+    say("step 7/8: an inference-code commit is pushed")
+    score_py = (DEMO_REPOSITORY / "inference" / "score.py").read_text().replace(
+        "return model.predict_proba(add_features(frame)).tolist()",
+        "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]")
+    run = follow_push(storage, commit_and_push(base, "probabilities to two decimals", {"inference/score.py": score_py}))
+    if run["status"] != "succeeded":
+        raise SystemExit(f"the inference commit's run ended {run['status']}: {run['events'][-1]['detail']}")
+    release = requests.get(f"{base}/api/models/{model}/lineage", timeout=30).json()["release"]
+    say(f"release: v{release['version']} trained by {str(release['training_commit'])[:7]}, served by "
+        f"{str(release['inference_commit'])[:7]} ({release['inference_module']})")
+    time.sleep(2.5)  # the app checks the aliases every DRIFTLINE_ALIAS_CHECK_SECONDS
+    answer = score(base, sample_records(2))
+    say(f"POST /api/score -> version {answer['version']}, probabilities {answer.get('probabilities')}")
+
+    say("step 8/8: a commit that fails a unit test is pushed")
+    serving = requests.get(f"{base}/api/models/{model}", timeout=30).json()["aliases"]["production"]
+    broken = "def test_the_new_feature_is_positive():\n    assert -1 > 0\n"
+    run = follow_push(storage, commit_and_push(base, "a failing test", {"tests/unit/test_broken.py": broken}))
+    after = requests.get(f"{base}/api/models/{model}", timeout=30).json()["aliases"]["production"]
+    say(f"run {run['status']}: {run['events'][-1]['detail']}")
+    if run["status"] != "rejected" or after != serving:
+        raise SystemExit("expected the failing commit to be rejected with production untouched")
+    say(f"production untouched: v{after['version']}")
+    say(f"done: version {first} -> {second} on drift -> {lineage['version']} from a training commit, a new release "
+        f"from an inference commit, a failing commit rejected; reports are in the '{names.REPORTS}' container "
+        "(Azure Storage Explorer -> Local emulator)")
