@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import abc
 import json
+import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,9 +160,13 @@ class Storage(abc.ABC):
         `change` receives the current value (None when absent) and returns the new value; it may
         run several times, each time on a fresh read. With create=False an absent document is left
         absent and None is returned without calling `change`. A change that leaves the document as
-        it was writes nothing (a redelivered message costs one read, not a write).
+        it was writes nothing (a redelivered message costs one read, not a write). A lost write
+        waits a random, growing pause (full jitter, at most 0.2 s) before reading again, so writers
+        contending for one document take turns instead of one starving behind the others.
         """
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** attempt)))
             current = self.read_json(container, name)
             if current is None and not create:
                 return None
