@@ -106,24 +106,39 @@ def snapshot_of(storage: Storage, message: StepMessage) -> Snapshot:
     code = message.payload.get("code")
     if not isinstance(code, dict):
         raise StopRun(RunStatus.FAILED, "this step needs the code the fetch step recorded; the payload has none.")
+    try:
+        return _recorded(storage, code)
+    except SnapshotError as error:
+        raise StopRun(RunStatus.FAILED, f"{error} since fetch.") from None
+
+
+def _recorded(storage: Storage, code: dict[str, Any]) -> Snapshot:
+    """The stored snapshot a `code` record names, unchanged since it was recorded."""
     snapshot = read_snapshot(storage, code["repository"], code["commit"])
     if snapshot is None or snapshot.digest != code["snapshot"]:
-        raise StopRun(RunStatus.FAILED, f"the snapshot of commit {code['commit']} is gone or changed since fetch.")
+        raise SnapshotError(f"the snapshot of commit {code['commit']} is gone or changed")
     return snapshot
+
+
+def _release_code(storage: Storage, model: str, version: int,
+                  code: dict[str, Any] | None) -> tuple[Path, dict[str, Any]] | None:
+    """(checkout folder, code record) of the repository code a version runs with: `code` (an app-code
+    run's snapshot), else the snapshot it was trained from; None when it was not trained from it."""
+    if code is None:
+        code = (registry.version_info(storage, model, version)["lineage"] or {}).get("code") or {}
+    if code.get("kind", "repository") != "repository" or "snapshot" not in code:
+        return None
+    return checkout(storage, _recorded(storage, code)), code
 
 
 def predictor_for(storage: Storage, model: str, version: int, code: dict[str, Any] | None = None) -> Predictor:
     """How version `version` scores a frame: through the `[inference]` module of the snapshot it was
     trained from (or of `code`, the snapshot of an app-code run), else the estimator's own methods."""
     estimator = registry.load_estimator(storage, model, version)
-    if code is None:
-        code = (registry.version_info(storage, model, version)["lineage"] or {}).get("code") or {}
-    if code.get("kind", "repository") != "repository" or "snapshot" not in code:
+    release = _release_code(storage, model, version, code)
+    if release is None:
         return estimator_predictor(estimator)
-    snapshot = read_snapshot(storage, code["repository"], code["commit"])
-    if snapshot is None or snapshot.digest != code["snapshot"]:
-        raise SnapshotError(f"the snapshot of commit {code['commit']} that serves v{version} is gone or changed.")
-    root = checkout(storage, snapshot)
+    root, code = release
     module = code["inference"] if "inference" in code else _inference_module(root)
     return load_predictor(root, module, estimator)
 
@@ -138,14 +153,11 @@ def integration_tests(storage: Storage, run_id: str, model: str, version: int,
     """The repository's `[tests] integration` suite against `version`, from the snapshot it was trained
     from (or `code`'s, for an app-code run), in the sandbox with Driftline's fixtures; None when the
     version's code is not the repository's."""
-    info = registry.version_info(storage, model, version)
-    code = code or (info["lineage"] or {}).get("code") or {}
-    if code.get("kind", "repository") != "repository" or "snapshot" not in code:
+    release = _release_code(storage, model, version, code)
+    if release is None:
         return None
-    snapshot = read_snapshot(storage, code["repository"], code["commit"])
-    if snapshot is None:
-        raise SnapshotError(f"the snapshot of commit {code['commit']} is gone.")
-    root = checkout(storage, snapshot)
+    root, _ = release
+    info = registry.version_info(storage, model, version)
     candidate = Candidate(model=registry.read_artifact(storage, model, version, "model.skops"),
                           holdout=registry.read_artifact(storage, model, version, "holdout.parquet"),
                           trusted_prefixes=registry.trusted_prefixes_for(info["lineage"]))

@@ -133,8 +133,7 @@ def evaluate(storage: Storage, settings: Settings, model: str, version: int,
     results.append(quality_gate(storage, settings, model, version, predictor, features, labels))
     results.append(latency_gate(settings, predictor, features))
     if settings.integration_tests:
-        results.append(integration_gate(settings.integration_tests, registry.load_estimator(storage, model, version),
-                                        holdout))
+        results.append(integration_gate(settings.integration_tests, predictor.estimator, holdout))
     return results
 
 

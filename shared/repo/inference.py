@@ -36,10 +36,11 @@ class Predictor:
     predict: Callable[[Any], Any]
     predict_proba: Callable[[Any], Any] | None
     source: str  # "estimator" or the module name
+    estimator: Any  # the fitted model both of them score with
 
 
 def estimator_predictor(estimator: Any) -> Predictor:
-    return Predictor(estimator.predict, getattr(estimator, "predict_proba", None), "estimator")
+    return Predictor(estimator.predict, getattr(estimator, "predict_proba", None), "estimator", estimator)
 
 
 def load_predictor(root: Path, module: str | None, estimator: Any) -> Predictor:
@@ -51,7 +52,7 @@ def load_predictor(root: Path, module: str | None, estimator: Any) -> Predictor:
         raise InferenceCodeError(f"the inference module {module} has no predict(model, frame) function.")
     proba = getattr(loaded, "predict_proba", None)
     return Predictor(lambda frame: predict(estimator, frame),
-                     None if not callable(proba) else (lambda frame: proba(estimator, frame)), module)
+                     None if not callable(proba) else (lambda frame: proba(estimator, frame)), module, estimator)
 
 
 def load_module(root: Path, module: str) -> Any:

@@ -7,9 +7,11 @@ Hot path of `Scorer.score`, in order, with what each costs:
 2. the version for this request: `production`, or the `canary` for its share of request keys
    (`deploy.route`, deterministic by the key: the `X-Request-Key` header, else the caller's
    `request_id`; requests with neither are split at random);
-3. the estimator and its input schema, from a cache keyed by (model, version): downloaded once per
-   version per instance; versions no alias points at any more are dropped when the aliases change;
-4. input validation against the version's `schema.json`, then `predict` (and `predict_proba`);
+3. the release (estimator, inference code, input schema) from a cache keyed by (model, version,
+   snapshot of its inference code): loaded once per release per instance; releases no alias points at
+   any more are dropped when the aliases change;
+4. input validation against the version's `schema.json`, then the release's `predict` (and
+   `predict_proba`);
 5. the scoring log and the canary counters, in memory; a background thread writes them.
 
 Request ids: the answer's `request_id` is issued by the server (`ScoringLog.add`) and names where the rows are logged
@@ -168,7 +170,6 @@ class ServingModel:
 
     name: str
     version: int
-    estimator: Any
     predictor: Any  # shared.repo.inference.Predictor: the release's inference code, or the estimator's
     features: tuple[Feature, ...]
     columns: Any = None  # a pandas Index of the feature names, built once
@@ -258,7 +259,6 @@ class ModelCache:
         return ServingModel(
             name=name,
             version=version,
-            estimator=registry.load_estimator(self.storage, name, version),
             predictor=predictor,
             features=features_of(info["schema"]),
         )
@@ -439,11 +439,11 @@ class Scorer:
         serving = self.cache.model(model, version, code)
         rows = validate(serving.features, records)
         frame = serving.frame(rows)
-        estimator, predictor = serving.estimator, serving.predictor
+        predictor = serving.predictor
         result = ScoreResult(model, version, alias, _listed(predictor.predict(frame)))
         if predictor.predict_proba is not None:
             result.probabilities = _listed(predictor.predict_proba(frame))
-            result.classes = getattr(estimator, "classes_", None)
+            result.classes = getattr(predictor.estimator, "classes_", None)
             result.classes = None if result.classes is None else list(result.classes.tolist())
         return result, rows
 
