@@ -186,8 +186,11 @@ def _routing_inputs(storage: Storage, settings: Settings,
         return changed, rules, unlisted
     if config.routing is not None:
         section = config.routing
-        rules = routing.compile_rules({"training": section.training, "app": section.app, "ignore": section.ignore},
-                                      f"driftline.toml of {push.after[:7]}")
+        try:
+            rules = routing.compile_rules({"training": section.training, "app": section.app,
+                                           "ignore": section.ignore}, f"driftline.toml of {push.after[:7]}")
+        except routing.RoutingError as error:
+            log.warning("push %s routed by %s: %s", push.after[:7], rules.source, error)
     return changed, rules, unlisted
 
 
