@@ -2,9 +2,14 @@
 
 With DRIFTLINE_TRAINING_COMPUTE=azureml the retrain trigger does not train: `submit` creates an Azure
 ML `command` job named `driftline-<run_id>` (a redelivered message finds the job and submits nothing)
-and returns. The job runs this module (`python -m shared.model.azureml`) on the cluster with the app's
-own code: it reads the labeled data, trains and stages exactly as local training does
-(`training.train_and_stage`), then completes the retrain step, which enqueues register as usual.
+and returns. The job's code is the run's snapshot: the repository tree at the commit the run executes
+(so Azure ML records, and can build an environment from, exactly that code), with Driftline's core
+beside it under `.driftline/` (on PYTHONPATH only; `python -P` keeps the repository's own top-level
+packages from shadowing it). On the cluster the job runs this module: it reads the labeled data, trains
+and stages exactly as local training does (`training.train_and_stage`: the snapshot is read back from
+storage and verified against its digest, then trained in the sandbox), then completes the retrain step,
+which enqueues register as usual. A run with no snapshot (no code source: the built-in model) ships
+Driftline's core alone.
 
 The job reaches storage with its managed identity (identity-based settings only: a connection string
 with a key is never copied into a job definition). Requires the optional extra
@@ -15,14 +20,19 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
+from shared.platform.storage import Storage
 
 MESSAGE_VARIABLE = "DRIFTLINE_STEP_MESSAGE"
 APP_ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_FOLDER = ".driftline"  # Driftline's core inside the job's code folder
+COMMAND = "python -P -m shared.model.azureml"
 log = logging.getLogger(__name__)
 
 
@@ -49,14 +59,34 @@ def job_environment(settings: Settings, message: StepMessage) -> dict[str, str]:
         "DRIFTLINE_TRAINING_PARAMS": json.dumps(dict(settings.training_params)),
         "DRIFTLINE_DRIFT_CONFIG": json.dumps(dict(settings.drift_config)),
         "DRIFTLINE_HOLDOUT_PERCENT": str(settings.holdout_percent),
+        "PYTHONPATH": RUNTIME_FOLDER,
     }
     if settings.training_entry_point:
         variables["DRIFTLINE_TRAINING_ENTRY_POINT"] = settings.training_entry_point
     return variables
 
 
-def build_job(settings: Settings, message: StepMessage):
-    """The azure-ai-ml command job for this run (built, not submitted)."""
+def job_code(storage: Storage, message: StepMessage, folder: Path) -> Path:
+    """Lay out the job's code in the empty `folder`: the run's snapshot, when the fetch step recorded
+    one (verified against its digest on extraction), and Driftline's core under `.driftline/shared`."""
+    from shared.repo.snapshots import materialize
+
+    if isinstance(message.payload.get("code"), dict):
+        from shared.model.code import snapshot_of
+
+        materialize(storage, snapshot_of(storage, message), folder)
+    else:
+        folder.mkdir(parents=True)
+    if (folder / RUNTIME_FOLDER).exists():
+        raise ValueError(f"the repository has a top-level {RUNTIME_FOLDER}/, which the Azure ML job "
+                         "needs for Driftline's own code; rename it.")
+    shutil.copytree(APP_ROOT / "shared", folder / RUNTIME_FOLDER / "shared",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return folder
+
+
+def build_job(settings: Settings, message: StepMessage, code: Path):
+    """The azure-ai-ml command job for this run, with `code` (from `job_code`) as its code folder."""
     from azure.ai.ml import command
 
     workspace = settings.azureml
@@ -67,8 +97,8 @@ def build_job(settings: Settings, message: StepMessage):
         display_name=f"driftline retrain {message.model}",
         experiment_name=f"driftline-{message.model}",
         description=message.reason,
-        code=str(APP_ROOT),
-        command="python -m shared.model.azureml",
+        code=str(code),
+        command=COMMAND,
         environment=workspace.environment,
         compute=workspace.compute,
         environment_variables=job_environment(settings, message),
@@ -76,7 +106,7 @@ def build_job(settings: Settings, message: StepMessage):
     )
 
 
-def submit(settings: Settings, message: StepMessage) -> str:
+def submit(storage: Storage, settings: Settings, message: StepMessage) -> str:
     """Submit the run's job once; returns its name."""
     from azure.ai.ml import MLClient
     from azure.core.exceptions import ResourceNotFoundError
@@ -94,7 +124,9 @@ def submit(settings: Settings, message: StepMessage) -> str:
         return name
     except ResourceNotFoundError:
         pass
-    client.jobs.create_or_update(build_job(settings, message))
+    with tempfile.TemporaryDirectory(prefix="driftline-job-") as scratch:
+        code = job_code(storage, message, Path(scratch) / "code")
+        client.jobs.create_or_update(build_job(settings, message, code))  # uploads the folder
     return name
 
 

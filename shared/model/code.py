@@ -95,6 +95,9 @@ def checked_config(root: Path, settings: Settings, message: StepMessage) -> Repo
     if config.model.target != settings.target_column:
         raise StopRun(RunStatus.FAILED, f"driftline.toml names target {config.model.target!r}, but this app's "
                                         f"labeled data uses {settings.target_column!r} (DRIFTLINE_TARGET_COLUMN).")
+    if (root / "shared").is_dir() or (root / "shared.py").is_file():
+        raise StopRun(RunStatus.FAILED, "the repository has a top-level `shared`, the name of Driftline's own "
+                                        "package, which the sandbox imports beside your code; rename it.")
     unmet = unmet_requirements(root)
     if unmet:
         raise StopRun(RunStatus.FAILED, "; ".join(u.message for u in unmet) + ".")

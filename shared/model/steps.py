@@ -35,7 +35,7 @@ def retrain_step(storage: Storage, settings: Settings, message: StepMessage) -> 
     if settings.training_compute == "azureml":
         from shared.model import azureml
 
-        azureml.submit(settings, message)
+        azureml.submit(storage, settings, message)
         return
     started = time.perf_counter()
     data = training.load_labeled(storage, settings, message.payload.get("blobs"))

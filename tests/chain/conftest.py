@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import azure.functions as func
 import pandas as pd
@@ -16,6 +18,9 @@ from shared.platform.messages import StepMessage
 from shared.platform.storage import Storage
 from tests.helpers.chain import SAMPLE, SMALL_MODEL, Chain, stage_retrain
 from tests.helpers.memory import MEMORY_CONNECTION
+from tests.repo.gitrepo import GitRepo
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +87,32 @@ def trained_files(labeled_frame: pd.DataFrame) -> dict[str, bytes]:
 @pytest.fixture
 def quick_retrain(chain: Chain, trained_files: dict[str, bytes]) -> Callable[[str], None]:
     return lambda run_id: stage_retrain(chain, run_id, trained_files)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, chain: Chain) -> GitRepo:
+    """The example repository, its model renamed to this test's, committed on main and watched."""
+    work = tmp_path / "churn"
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    config = work / "driftline.toml"
+    config.write_text(config.read_text().replace('name = "churn"', f'name = "{chain.model}"'))
+    repository = GitRepo(work)
+    repository.git("add", "-A")
+    repository.git("commit", "-q", "-m", "the churn model")
+    chain.configure(code_source=f"git:{work}")
+    return repository
+
+
+@pytest.fixture
+def push(chain: Chain, repo: GitRepo, labeled_frame: pd.DataFrame) -> Callable[[str], str]:
+    """Start a push run of the repository's HEAD on the labeled sample data; returns the run id."""
+    from shared.chain import runs
+
+    def start(plan: str) -> str:
+        commit = repo.git("rev-parse", "HEAD")
+        run_id, _ = runs.start_run(chain.storage, plan=plan, model=chain.model, reason=f"push {commit[:7]}",
+                                   trigger={"kind": "push", "commit": commit, "branch": "main"},
+                                   payload={"commit": commit, "blobs": [chain.upload(labeled_frame, "data.csv")]})
+        return run_id
+
+    return start

@@ -1,12 +1,18 @@
-"""The Azure ML training job is built correctly (never submitted here), and the settings it needs are checked."""
+"""The Azure ML training job is built correctly (never submitted here), its code is the run's snapshot,
+and the settings it needs are checked."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from shared.model import azureml
+from shared.platform import names
 from shared.platform.messages import StepMessage
 from shared.platform.settings import SettingsError, load_settings
 
@@ -22,21 +28,22 @@ MESSAGE = StepMessage(run_id="run123", step="retrain", model="churn", trigger={"
                       reason="new labeled data", payload={"blobs": ["labeled/a.csv"]})
 
 
-def test_job_is_built_with_the_run_and_identity_storage():
+def test_job_is_built_with_the_run_and_identity_storage(tmp_path):
     pytest.importorskip("azure.ai.ml", reason="the optional extra requirements-azureml.txt is not installed")
     settings = load_settings({**WORKSPACE, "AzureWebJobsStorage__accountName": "acct",
                               "DRIFTLINE_TRAINING_ENTRY_POINT": "ds.train:fit",
                               "DRIFTLINE_TRAINING_PARAMS": '{"max_iter": 50}'})
-    job = azureml.build_job(settings, MESSAGE)
+    job = azureml.build_job(settings, MESSAGE, tmp_path)
     assert job.name == "driftline-run123" and job.compute == "cpu-cluster"
-    assert job.environment == "driftline-train@latest"
-    assert job.command == "python -m shared.model.azureml"
+    assert job.environment == "driftline-train@latest" and job.code == str(tmp_path)
+    assert job.command == "python -P -m shared.model.azureml"
     assert job.tags == {"driftline_run_id": "run123", "driftline_model": "churn"}
     variables = job.environment_variables
     assert StepMessage.from_json(variables[azureml.MESSAGE_VARIABLE]) == MESSAGE
     assert variables["AzureWebJobsStorage__blobServiceUri"] == "https://acct.blob.core.windows.net"
     assert variables["DRIFTLINE_TRAINING_ENTRY_POINT"] == "ds.train:fit"
     assert json.loads(variables["DRIFTLINE_TRAINING_PARAMS"]) == {"max_iter": 50}
+    assert variables["PYTHONPATH"] == ".driftline"
     assert "DRIFTLINE_TRAINING_COMPUTE" not in variables  # the job itself trains locally
     assert not any("AccountKey" in value for value in variables.values())
 
@@ -51,3 +58,42 @@ def test_missing_workspace_settings_are_named():
     with pytest.raises(SettingsError, match="DRIFTLINE_AZUREML_COMPUTE"):
         load_settings({**{k: v for k, v in WORKSPACE.items() if k != "DRIFTLINE_AZUREML_COMPUTE"},
                        "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+
+
+def test_the_job_code_is_the_runs_snapshot_with_driftlines_core_apart(chain, repo, push, tmp_path):
+    commit = repo.git("rev-parse", "HEAD")
+    run_id = push("training")
+    for queue in (names.FETCH_QUEUE, names.UNIT_TEST_QUEUE):
+        for body in chain.take(queue, run_id):
+            chain.deliver(queue, body)
+    message = StepMessage.from_json(chain.take(names.RETRAIN_QUEUE, run_id)[0])
+    folder = azureml.job_code(chain.storage, message, tmp_path / "code")
+    tracked = repo.git("ls-tree", "-r", "--name-only", commit).splitlines()
+    for path in tracked:  # every file of the commit, byte for byte
+        assert hashlib.sha256((folder / path).read_bytes()).hexdigest() == \
+            hashlib.sha256(repo.git_bytes("show", f"{commit}:{path}")).hexdigest(), path
+    shipped = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    driftline = {p for p in shipped if p.startswith(".driftline/")}
+    assert shipped - driftline == set(tracked)  # nothing else of the app (no .venv, no tests)
+    assert ".driftline/shared/model/azureml.py" in driftline and not any("__pycache__" in p for p in driftline)
+    # the job's command, run in its code folder with its PYTHONPATH, imports the core shipped with it
+    found = subprocess.run([sys.executable, "-P", "-c", "import shared.model.azureml as m; print(m.__file__)"],
+                           cwd=folder, env={"PATH": os.environ["PATH"], "PYTHONPATH": azureml.RUNTIME_FOLDER},
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert found == str(folder / ".driftline" / "shared" / "model" / "azureml.py")
+
+
+def test_without_a_snapshot_the_job_ships_driftlines_core_alone(tmp_path):
+    folder = azureml.job_code(None, MESSAGE, tmp_path / "code")  # type: ignore[arg-type]  # storage unused
+    assert {p.name for p in folder.iterdir()} == {".driftline"}
+
+
+def test_a_repository_with_a_top_level_shared_package_is_refused_by_name(chain, repo, push):
+    (repo.path / "shared").mkdir()
+    (repo.path / "shared" / "__init__.py").write_text("")
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "a package named like Driftline's")
+    run_id = push("training")
+    assert chain.pump(run_id) == ["fetch"]
+    run = chain.run(run_id)
+    assert run["status"] == "failed" and "top-level `shared`" in run["steps"]["fetch"]["detail"]

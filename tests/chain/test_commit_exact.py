@@ -1,48 +1,13 @@
-"""Runs execute the pushed commit: the example ML repository in a real git repository, its pushes run
+"""Runs execute the pushed commit: the example ML repository in a real git repository (the `repo` and
+`push` fixtures of tests/chain/conftest.py), its pushes run
 through fetch, unit tests, training from the snapshot, gates through its inference code and its
 integration tests; the lineage names the commit and proves it with the hashes of the files that ran."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-from pathlib import Path
-
-import pytest
 
 from shared.model import registry
-from tests.repo.gitrepo import GitRepo
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn"
-
-
-@pytest.fixture
-def repo(tmp_path: Path, chain) -> GitRepo:
-    """The example repository, its model renamed to this test's, committed on main."""
-    work = tmp_path / "churn"
-    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    config = work / "driftline.toml"
-    config.write_text(config.read_text().replace('name = "churn"', f'name = "{chain.model}"'))
-    repository = GitRepo(work)
-    repository.git("add", "-A")
-    repository.git("commit", "-q", "-m", "the churn model")
-    chain.configure(code_source=f"git:{work}")
-    return repository
-
-
-@pytest.fixture
-def push(chain, repo: GitRepo, labeled_frame):
-    """Start a push run of the repository's HEAD on the labeled sample data; returns the run id."""
-    from shared.chain import runs
-
-    def start(plan: str) -> str:
-        commit = repo.git("rev-parse", "HEAD")
-        run_id, _ = runs.start_run(chain.storage, plan=plan, model=chain.model, reason=f"push {commit[:7]}",
-                                   trigger={"kind": "push", "commit": commit, "branch": "main"},
-                                   payload={"commit": commit, "blobs": [chain.upload(labeled_frame, "data.csv")]})
-        return run_id
-
-    return start
 
 
 def test_a_training_commit_trains_its_own_code_and_the_lineage_proves_it(chain, repo, push):
