@@ -1,9 +1,11 @@
-"""The canary: outcome counters per serving version, and the judgement that promotes or removes it.
+"""The canary: outcome counters per serving alias, and the judgement that promotes or removes it.
 
-Counters live in `models/<name>/canary-stats.json` (ETag-merged): scoring adds its batched counts with
+Counters live in `models/<name>/canary-stats.json` (ETag-merged), one set for `canary` and one for
+`production`, counted since the canary started (keyed by alias, not version: an app-code canary is
+production's version with other inference code). Scoring adds its batched counts with
 `record_canary_outcome`, the deploy step resets them when a new canary starts, and `evaluate_canary`
-(from the sweeper timer) promotes the canary to production, or removes it on error rate, latency or
-feedback accuracy against production's own counters.
+(from the sweeper timer) promotes the canary's release to production, or removes it on error rate,
+latency or feedback accuracy against production's own counters.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
 COUNTERS = ("requests", "errors", "latency_ms_sum", "feedback_correct", "feedback_total")
+SERVING = ("production", "canary")  # the aliases counted
 
 
 def _stats_blob(model: str) -> str:
@@ -27,13 +30,13 @@ def _stats_blob(model: str) -> str:
 
 
 def reset_stats(storage: Storage, model: str) -> None:
-    storage.write_json(names.MODELS, _stats_blob(model), {"since": utcnow(), "versions": {}})
+    storage.write_json(names.MODELS, _stats_blob(model), {"since": utcnow(), "aliases": {}})
 
 
 def record_canary_outcome(
     storage: Storage,
     model: str,
-    version: int,
+    alias: str,
     *,
     requests: int = 1,
     errors: int = 0,
@@ -41,23 +44,25 @@ def record_canary_outcome(
     feedback_correct: int = 0,
     feedback_total: int = 0,
 ) -> dict[str, Any]:
-    """Add counts for one version to `models/<name>/canary-stats.json` (ETag-merged); returns them."""
+    """Add counts for one alias to `models/<name>/canary-stats.json` (ETag-merged); returns them."""
+    if alias not in SERVING:
+        raise ValueError(f"canary counters are kept for {' and '.join(SERVING)}, not {alias!r}.")
     added = dict(requests=requests, errors=errors, latency_ms_sum=latency_ms_sum,
                  feedback_correct=feedback_correct, feedback_total=feedback_total)
 
     def change(stats):
-        stats = stats or {"since": utcnow(), "versions": {}}
-        counters = stats["versions"].setdefault(str(int(version)), dict.fromkeys(COUNTERS, 0))
+        stats = stats or {"since": utcnow(), "aliases": {}}
+        counters = stats["aliases"].setdefault(alias, dict.fromkeys(COUNTERS, 0))
         for key, value in added.items():
             counters[key] = counters.get(key, 0) + value
         return stats
 
-    return storage.update_json(names.MODELS, _stats_blob(model), change)["versions"][str(int(version))]
+    return storage.update_json(names.MODELS, _stats_blob(model), change)["aliases"][alias]
 
 
 def canary_stats(storage: Storage, model: str) -> dict[str, Any]:
     document = storage.read_json(names.MODELS, _stats_blob(model))
-    return {"since": None, "versions": {}} if document is None else document.value
+    return {"since": None, "aliases": {}} if document is None else document.value
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,12 @@ def evaluate_canary(storage: Storage, settings: Settings, model: str, *, by: str
     if canary is None:
         return CanaryDecision("none", "no canary is deployed")
     version = int(canary["version"])
-    all_stats = canary_stats(storage, model)["versions"]
-    stats = {**dict.fromkeys(COUNTERS, 0), **all_stats.get(str(version), {})}
+    all_stats = canary_stats(storage, model)["aliases"]
+    stats = {**dict.fromkeys(COUNTERS, 0), **all_stats.get("canary", {})}
     if stats["requests"] < settings.canary_min_requests:
         return CanaryDecision("wait", f"{stats['requests']} of {settings.canary_min_requests} requests seen",
                               version, stats)
-    problem = _canary_problem(settings, stats, all_stats.get(str((table.get("production") or {}).get("version"))))
+    problem = _canary_problem(settings, stats, all_stats.get("production"))
     run_id = canary.get("run_id")
     if problem:
         registry.remove_alias(storage, model, "canary", why=f"canary rolled back: {problem}", by=by, run_id=run_id)
@@ -88,7 +93,8 @@ def evaluate_canary(storage: Storage, settings: Settings, model: str, *, by: str
                        data={"alias": "canary", "version": version, "reason": problem, "stats": stats})
         return CanaryDecision("rollback", problem, version, stats)
     why = f"canary healthy after {stats['requests']} requests"
-    registry.move_alias(storage, model, "production", version, why=why, by=by, run_id=run_id)
+    registry.move_alias(storage, model, "production", version, why=why, by=by, run_id=run_id,
+                        code=canary.get("code"))
     notify.enqueue(storage, "model.promoted", model=model, run_id=run_id, key="canary",
                    data={"alias": "production", "version": version, "reason": why, "stats": stats})
     return CanaryDecision("promote", why, version, stats)

@@ -1,11 +1,13 @@
 """Deploy: move aliases (production or canary), route requests between them, roll back.
 
-- `deploy_version` (the deploy step) points `production` at the tested version, keeping the old one as
-  `previous`; with DRIFTLINE_CANARY_PERCENT > 0 and a production model already serving, it sets
-  `canary` with that percent instead. It is idempotent: the alias entry records the run id, and a
-  redelivered deploy of the same run finds it there and moves nothing.
-- `route` picks the version for one scoring request, deterministically from a hash of the request
-  key, so one caller keeps seeing the same model during a canary.
+- `deploy_version` (the deploy step) points `production` at the tested release, keeping the old one
+  as `previous`; with DRIFTLINE_CANARY_PERCENT > 0 and a production model already serving, it sets
+  `canary` with that percent instead. That holds for both kinds of release: a new version (data and
+  training runs), and production's version with an app-code run's inference code, so new inference
+  code can be tried on a share of requests too. It is idempotent: the alias entry records the run id,
+  and a redelivered deploy of the same run finds it there and moves nothing.
+- `route` picks the alias (so the release) for one scoring request, deterministically from a hash of
+  the request key, so one caller keeps seeing the same release during a canary.
 - `rollback_production` is a person's rollback of `production` to `previous`.
 The canary's counters and its judgement are in `shared.model.canary`.
 """
@@ -31,17 +33,16 @@ def bucket(model: str, request_key: str) -> int:
     return int.from_bytes(digest[:8], "big") % 100
 
 
-def route(model: str, request_key: str, aliases: dict[str, Any]) -> int | None:
-    """The version that serves this request: the canary for its percent of keys, else production.
-
-    `aliases` is the document from `registry.aliases`. None when nothing is deployed.
+def route(model: str, request_key: str, aliases: dict[str, Any]) -> str | None:
+    """The alias whose release serves this request: `canary` for its percent of keys, else
+    `production`. `aliases` is the document from `registry.aliases`. None when nothing is deployed.
+    (By alias, not version: an app-code canary is production's version with other inference code.)
     """
     table = aliases.get("aliases", {})
-    production = table.get("production")
     canary = table.get("canary")
     if canary is not None and bucket(model, request_key) < int(canary.get("percent", 0)):
-        return int(canary["version"])
-    return None if production is None else int(production["version"])
+        return "canary"
+    return None if table.get("production") is None else "production"
 
 
 def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -> dict[str, Any]:
@@ -52,7 +53,6 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
     model = message.model
     table = registry.aliases(storage, model)[0]["aliases"]
     production = table.get("production")
-    canary = table.get("canary")
     if _plan(storage, message) == "app":
         # A new release: production's version with this commit's inference code. The run tested the
         # production of its time; never move production back to it.
@@ -60,25 +60,15 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
             now = "nothing" if production is None else f"v{production['version']}"
             raise StopRun(RunStatus.SKIPPED, f"production is {now} now, not the v{version} this app-code run "
                                              "tested; nothing is deployed over it (push again to test the code with it).")
-        alias = "production"
-        registry.move_alias(storage, model, "production", version, why=message.reason, by="driftline",
-                            run_id=message.run_id, code=message.payload.get("code"))
+        alias = _move(storage, settings, message, version, table, code=message.payload.get("code"))
     elif production is not None and production["version"] == version:
         alias = "production"  # already serving: a redelivery after the move
     elif _moved_since_test(message, production):
         raise StopRun(RunStatus.REJECTED, f"production is v{production['version'] if production else None} now, "
                                           f"not the v{message.payload['compared_with']} the gates compared v{version} "
                                           "with: nothing is deployed; start a new run to test it against production.")
-    elif settings.canary_percent > 0 and production is not None:
-        alias = "canary"
-        if not (canary and canary["version"] == version and canary.get("run_id") == message.run_id):
-            reset_stats(storage, model)
-            registry.move_alias(storage, model, "canary", version, why=message.reason, by="driftline",
-                                run_id=message.run_id, percent=settings.canary_percent)
     else:
-        alias = "production"
-        registry.move_alias(storage, model, "production", version, why=message.reason, by="driftline",
-                            run_id=message.run_id)
+        alias = _move(storage, settings, message, version, table, code=None)
     table = registry.aliases(storage, model)[0]["aliases"]
     previous = table.get("previous")
     outputs = {
@@ -94,6 +84,22 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
     notify.enqueue(storage, event, model=model, run_id=message.run_id,
                    data={**outputs["deployed"], "trigger": message.trigger, "reason": message.reason})
     return outputs
+
+
+def _move(storage: Storage, settings: Settings, message: StepMessage, version: int,
+          table: dict[str, Any], *, code: dict[str, Any] | None) -> str:
+    """Point `canary` (DRIFTLINE_CANARY_PERCENT > 0 and a production release serving) or `production`
+    at the release (`version`, `code`); returns the alias moved. A canary this run set is left as is."""
+    canary = table.get("canary")
+    if settings.canary_percent > 0 and table.get("production") is not None:
+        if not (canary and canary["version"] == version and canary.get("run_id") == message.run_id):
+            reset_stats(storage, message.model)
+            registry.move_alias(storage, message.model, "canary", version, why=message.reason, by="driftline",
+                                run_id=message.run_id, percent=settings.canary_percent, code=code)
+        return "canary"
+    registry.move_alias(storage, message.model, "production", version, why=message.reason, by="driftline",
+                        run_id=message.run_id, code=code)
+    return "production"
 
 
 def _moved_since_test(message: StepMessage, production: dict[str, Any] | None) -> bool:

@@ -275,7 +275,7 @@ def move_alias(
                 table["previous"]["code"] = before["code"]
             _history(document, now, "previous", old_previous, before["version"], why, by, run_id)
         canary = table.get("canary")
-        if alias == "production" and canary is not None and canary["version"] == version:
+        if alias == "production" and canary is not None and (canary["version"], canary.get("code")) == (version, code):
             del table["canary"]
             _history(document, now, "canary", canary, None, f"promoted: {why}", by, run_id)
         return document

@@ -158,7 +158,7 @@ def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: Sc
         return {**result, "status": "already recorded"}
     if scored.during_canary:
         correct = sum(_same(scored.predictions[i], labels.by_index[i]) for i in indexes)
-        scorer.canary.feedback(model, scored.version, correct=correct, total=len(indexes))
+        scorer.canary.feedback(model, scored.alias, correct=correct, total=len(indexes))
     return {**result, "status": "recorded"}
 
 

@@ -4,7 +4,7 @@ Hot path of `Scorer.score`, in order, with what each costs:
 1. the aliases document, from memory; at most once every `alias_check_seconds` (DRIFTLINE_ALIAS_CHECK_SECONDS,
    default 2 s) one HEAD request compares the ETag of `models/<name>/aliases.json`, and only a changed
    ETag downloads the document again;
-2. the version for this request: `production`, or the `canary` for its share of request keys
+2. the alias for this request: `production`, or the `canary` for its share of request keys
    (`deploy.route`, deterministic by the key: the `X-Request-Key` header, else the caller's
    `request_id`; requests with neither are split at random);
 3. the release (estimator, inference code, input schema) from a cache keyed by (model, version,
@@ -25,7 +25,7 @@ text). Fields the schema does not name are ignored (and not logged), so callers 
 context without breaking the model. A violation is a 400 naming the record index and the field.
 
 Canary counters (requests, errors, summed latency; feedback counts come from `shared/serving/feedback.py`)
-are recorded for every version that serves while a canary exists, so the canary can be compared with
+are recorded per alias (`canary`, `production`) while a canary exists, so the canary can be compared with
 production. They are summed in memory and added to `canary-stats.json` by `canary.record_canary_outcome`
 every `canary_flush_requests` requests (DRIFTLINE_CANARY_FLUSH_REQUESTS, default 50), on the periodic
 tick and at exit: one ETag write per flush, none per request.
@@ -287,30 +287,30 @@ class _Counts:
 
 
 class CanaryTally:
-    """Canary outcome counters summed in memory per (model, version), flushed to the registry in one
-    ETag write per version (never one per request)."""
+    """Canary outcome counters summed in memory per (model, alias), flushed to the registry in one
+    ETag write per alias (never one per request)."""
 
     def __init__(self, storage: "Storage", *, flush_every: int):
         self.storage = storage
         self.flush_every = flush_every
         self.flushes = 0
-        self._counts: dict[tuple[str, int], _Counts] = {}
+        self._counts: dict[tuple[str, str], _Counts] = {}
         self._since_flush = 0
         self._lock = threading.Lock()
 
-    def request(self, model: str, version: int, *, error: bool, latency_ms: float) -> dict | None:
+    def request(self, model: str, alias: str, *, error: bool, latency_ms: float) -> dict | None:
         """Count one request; every `flush_every` requests, returns the counts taken out to write."""
         with self._lock:
-            counts = self._counts.setdefault((model, version), _Counts())
+            counts = self._counts.setdefault((model, alias), _Counts())
             counts.requests += 1
             counts.errors += int(error)
             counts.latency_ms_sum += latency_ms
             self._since_flush += 1
             return self._take_locked() if self._since_flush >= self.flush_every else None
 
-    def feedback(self, model: str, version: int, *, correct: int, total: int) -> None:
+    def feedback(self, model: str, alias: str, *, correct: int, total: int) -> None:
         with self._lock:
-            counts = self._counts.setdefault((model, version), _Counts())
+            counts = self._counts.setdefault((model, alias), _Counts())
             counts.feedback_correct += correct
             counts.feedback_total += total
 
@@ -319,22 +319,22 @@ class CanaryTally:
             taken = self._take_locked()
         self.write(taken)
 
-    def write(self, taken: dict[tuple[str, int], _Counts]) -> None:
+    def write(self, taken: dict[tuple[str, str], _Counts]) -> None:
         """Add counts taken out to the registry's counters; counts that fail go back for the next flush."""
         from shared.model import canary
 
-        for (model, version), counts in taken.items():
+        for (model, alias), counts in taken.items():
             try:
-                canary.record_canary_outcome(self.storage, model, version, **vars(counts))
+                canary.record_canary_outcome(self.storage, model, alias, **vars(counts))
                 self.flushes += 1
             except Exception:
-                log.exception("canary counters for %s v%s not recorded; kept for the next flush", model, version)
+                log.exception("canary counters for %s %s not recorded; kept for the next flush", model, alias)
                 with self._lock:
-                    kept = self._counts.setdefault((model, version), _Counts())
+                    kept = self._counts.setdefault((model, alias), _Counts())
                     for name, value in vars(counts).items():
                         setattr(kept, name, getattr(kept, name) + value)
 
-    def _take_locked(self) -> dict[tuple[str, int], _Counts]:
+    def _take_locked(self) -> dict[tuple[str, str], _Counts]:
         taken, self._counts, self._since_flush = self._counts, {}, 0
         return taken
 
@@ -408,25 +408,26 @@ class Scorer:
             raise Unavailable(f"model {model} has no production version yet: train and deploy one, then retry.")
         from shared.model import deploy
 
-        version = deploy.route(model, request_key or client_request_id or uuid.uuid4().hex, aliases)
-        if version is None:
+        alias = deploy.route(model, request_key or client_request_id or uuid.uuid4().hex, aliases)
+        if alias is None:
             raise Unavailable(f"model {model} has no production version yet: train and deploy one, then retry.")
         canary = table.get("canary")
-        alias = "canary" if canary is not None and int(canary["version"]) == version else "production"
+        version = int(table[alias]["version"])
         try:
             result, rows = self._predict(model, version, alias, table[alias].get("code"), records)
         except UserError:
             raise
         except Exception as error:
             if canary is not None:
-                self._count(model, version, error=True, started=started)
+                self._count(model, alias, error=True, started=started)
             if alias != "canary":
                 raise ModelFailure(f"model {model} v{version} failed to score: {error}") from error
-            log.exception("canary %s v%s failed; serving production instead", model, version)
+            log.exception("canary %s v%s (%s) failed; serving production instead", model, version,
+                          _snapshot_key(canary.get("code")) or "its training code")
             version, alias, started = int(table["production"]["version"]), "production", time.perf_counter()
             result, rows = self._predict(model, version, alias, table[alias].get("code"), records)
         if canary is not None:
-            self._count(model, version, error=False, started=started)
+            self._count(model, alias, error=False, started=started)
         result.client_request_id = client_request_id
         result.request_id = self.log.add(
             ScoredRequest(model, version, alias, _utcnow(), list(rows[0]), rows, result.predictions,
@@ -447,9 +448,9 @@ class Scorer:
             result.classes = None if result.classes is None else list(result.classes.tolist())
         return result, rows
 
-    def _count(self, model: str, version: int, *, error: bool, started: float) -> None:
+    def _count(self, model: str, alias: str, *, error: bool, started: float) -> None:
         latency_ms = (time.perf_counter() - started) * 1000
-        taken = self.canary.request(model, version, error=error, latency_ms=latency_ms)
+        taken = self.canary.request(model, alias, error=error, latency_ms=latency_ms)
         if taken:
             self.log.in_background(lambda: self.canary.write(taken))
 

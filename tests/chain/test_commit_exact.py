@@ -92,3 +92,42 @@ def test_an_inference_commit_makes_a_new_release_that_serves_its_code(chain, rep
     answer = scoring.Scorer.create(chain.storage, context.settings()).score({"records": records})
     assert answer.version == 1
     assert all(p == round(p, 2) for row in answer.probabilities for p in row)  # the new commit's code serves
+
+
+def test_with_a_canary_new_inference_code_serves_its_share_first_then_is_promoted(chain, repo, push, labeled_frame):
+    from shared.model import canary, deploy
+    from shared.platform import context
+    from shared.serving import scoring
+
+    chain.pump(push("training"))
+    chain.configure(canary_percent="50", canary_min_requests="4", canary_flush_requests="1")
+    score = repo.path / "inference" / "score.py"
+    score.write_text(score.read_text().replace(
+        "return model.predict_proba(add_features(frame)).tolist()",
+        "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]"))
+    repo.git("commit", "-q", "-am", "probabilities to two decimals")
+    serves = repo.git("rev-parse", "HEAD")
+    run_id = push("app")
+    assert chain.pump(run_id) == ["fetch", "unit_test", "test", "deploy"]
+    assert chain.run(run_id)["steps"]["deploy"]["outputs"]["deployed"]["alias"] == "canary"
+    document = registry.aliases(chain.storage, chain.model)[0]
+    table = document["aliases"]
+    assert table["canary"]["version"] == table["production"]["version"] == 1  # same model, other code
+    assert table["canary"]["code"]["commit"] == serves and "code" not in table["production"]
+
+    scorer = scoring.Scorer.create(chain.storage, context.settings())
+    records = labeled_frame.drop(columns=["label"]).head(5).to_dict(orient="records")
+    rounded = {}
+    for key in (f"caller-{i}" for i in range(16)):
+        answer = scorer.score({"records": records}, request_key=key)
+        assert answer.alias == deploy.route(chain.model, key, document)
+        rounded[answer.alias] = all(p == round(p, 2) for row in answer.probabilities for p in row)
+    assert rounded == {"canary": True, "production": False}  # each share served by its own code
+    scorer.flush()
+    counted = canary.canary_stats(chain.storage, chain.model)["aliases"]
+    assert counted["canary"]["requests"] + counted["production"]["requests"] == 16
+
+    assert canary.evaluate_canary(chain.storage, context.settings(), chain.model).action == "promote"
+    table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
+    assert table["production"]["version"] == 1 and table["production"]["code"]["commit"] == serves
+    assert "canary" not in table and "code" not in table["previous"]

@@ -48,9 +48,9 @@ def test_route_is_deterministic_and_splits_by_percent():
     aliases = {"aliases": {"production": {"version": 1}, "canary": {"version": 2, "percent": 10}}}
     first = [deploy.route("m", f"user-{i}", aliases) for i in range(2000)]
     assert first == [deploy.route("m", f"user-{i}", aliases) for i in range(2000)]
-    assert 150 < first.count(2) < 250 and set(first) == {1, 2}
+    assert 150 < first.count("canary") < 250 and set(first) == {"production", "canary"}
     assert deploy.route("m", "k", {"aliases": {}}) is None
-    assert deploy.route("m", "k", {"aliases": {"production": {"version": 4}}}) == 4
+    assert deploy.route("m", "k", {"aliases": {"production": {"version": 4}}}) == "production"
 
 
 def canary_run(chain, quick_retrain) -> int:
@@ -65,11 +65,11 @@ def canary_run(chain, quick_retrain) -> int:
 
 
 def test_canary_with_errors_is_rolled_back_automatically(chain, quick_retrain):
-    version = canary_run(chain, quick_retrain)
+    assert canary_run(chain, quick_retrain) == 2
     settings = context.settings()
-    canary.record_canary_outcome(chain.storage, chain.model, version, requests=10, errors=5)
+    canary.record_canary_outcome(chain.storage, chain.model, "canary", requests=10, errors=5)
     assert canary.evaluate_canary(chain.storage, settings, chain.model).action == "wait"
-    canary.record_canary_outcome(chain.storage, chain.model, version, requests=40, errors=0, latency_ms_sum=400)
+    canary.record_canary_outcome(chain.storage, chain.model, "canary", requests=40, errors=0, latency_ms_sum=400)
     decision = canary.evaluate_canary(chain.storage, settings, chain.model)
     assert decision.action == "rollback" and "error rate 0.100" in decision.reason
     table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
@@ -78,10 +78,10 @@ def test_canary_with_errors_is_rolled_back_automatically(chain, quick_retrain):
 
 
 def test_healthy_canary_is_promoted(chain, quick_retrain):
-    version = canary_run(chain, quick_retrain)
-    canary.record_canary_outcome(chain.storage, chain.model, version, requests=60, errors=1, latency_ms_sum=600,
+    assert canary_run(chain, quick_retrain) == 2
+    canary.record_canary_outcome(chain.storage, chain.model, "canary", requests=60, errors=1, latency_ms_sum=600,
                                  feedback_correct=25, feedback_total=30)
-    canary.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
+    canary.record_canary_outcome(chain.storage, chain.model, "production", requests=240, feedback_correct=80, feedback_total=100)
     decision = canary.evaluate_canary(chain.storage, context.settings(), chain.model)
     assert decision.action == "promote"
     table = registry.aliases(chain.storage, chain.model)[0]["aliases"]
@@ -90,10 +90,10 @@ def test_healthy_canary_is_promoted(chain, quick_retrain):
 
 
 def test_canary_with_worse_feedback_is_rolled_back(chain, quick_retrain):
-    version = canary_run(chain, quick_retrain)
-    canary.record_canary_outcome(chain.storage, chain.model, version, requests=60, feedback_correct=10,
+    assert canary_run(chain, quick_retrain) == 2
+    canary.record_canary_outcome(chain.storage, chain.model, "canary", requests=60, feedback_correct=10,
                                  feedback_total=30)
-    canary.record_canary_outcome(chain.storage, chain.model, 1, requests=240, feedback_correct=80, feedback_total=100)
+    canary.record_canary_outcome(chain.storage, chain.model, "production", requests=240, feedback_correct=80, feedback_total=100)
     decision = canary.evaluate_canary(chain.storage, context.settings(), chain.model)
     assert decision.action == "rollback" and "feedback accuracy" in decision.reason
 
