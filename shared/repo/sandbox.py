@@ -16,16 +16,24 @@ Guarantees of `run_module`:
   DRIFTLINE_SANDBOX_* variables. No app setting or secret (AzureWebJobs*, other DRIFTLINE_*, AZURE_*,
   IDENTITY_*, MSI_*, APPSETTING_*, WEBSITE_*, connection strings) reaches the child;
 - stdout and stderr are read while the child runs and kept as bounded tails (the last
-  `Limits.output_bytes` of each), so a chatty child costs bounded memory.
+  `Limits.output_bytes` of each), so a chatty child costs bounded memory;
+- where the kernel allows unprivileged namespaces (`isolation()` probes once per process), the child
+  runs in its own user, PID and mount namespaces with a fresh /proc (util-linux `unshare`, a small
+  `sh` as the namespace's init): it sees no other process, so it cannot read the app's secrets from
+  `/proc/<pid>/environ` of the worker or the host, and when the run ends the kernel kills everything
+  left in the namespace, even what left the process group. `Result.isolated` says whether it did.
 
 Because RLIMIT_AS counts reserved address space, not resident memory, the fixed variables keep the
 usual reservations small: glibc malloc arenas capped (MALLOC_ARENA_MAX), Arrow on the system
 allocator (ARROW_DEFAULT_MEMORY_POOL), native thread pools (OpenMP, OpenBLAS, MKL) at
-`Limits.threads`. Not provided: network or file-system isolation; the child runs as the app's user.
+`Limits.threads`. Not provided: network or file-system isolation; without namespaces the child runs
+as the app's user and can read other processes' /proc entries (a warning is logged once).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import re
 import resource
@@ -53,8 +61,13 @@ LOCALE = ("LANG", "LANGUAGE", "LC_ALL", "LC_ADDRESS", "LC_COLLATE", "LC_CTYPE", 
           "LC_TELEPHONE", "LC_TIME")
 MEMORY_SIGNS = re.compile(r"^\s*(?:[\w.]+\.)?\w*MemoryError\b|\[Errno 12\]|Cannot allocate memory|std::bad_alloc",
                           re.MULTILINE)
+UNSHARE_FLAGS = ("--user", "--map-root-user", "--pid", "--fork", "--mount-proc", "--kill-child")
+# The namespace's init: runs the child as its process 2 (so the child keeps ordinary signal handling)
+# and exits with its status (128 + N when signal N killed it).
+INIT = ("/bin/sh", "-c", '"$@"; exit $?', "sh")
 READ_CHUNK = 64 * KIB
 DRAIN_WAIT_S = 5.0  # how long to wait for the output pipes to close once the group is killed
+log = logging.getLogger(__name__)
 
 
 class SandboxError(DriftlineError, ValueError):
@@ -85,6 +98,24 @@ class Result:
     duration_s: float
     stdout_tail: str
     stderr_tail: str
+    isolated: bool = False  # ran in its own user, PID and mount namespaces
+
+
+@functools.cache
+def isolation() -> tuple[str, ...]:
+    """The command prefix that starts a child in fresh namespaces, or () where this machine does not
+    allow them (no `unshare`, or unprivileged user namespaces disabled)."""
+    unshare = shutil.which("unshare")
+    if unshare is not None:
+        try:
+            probe = subprocess.run([unshare, *UNSHARE_FLAGS, *INIT, "true"], capture_output=True, timeout=10)
+            if probe.returncode == 0:
+                return (unshare, *UNSHARE_FLAGS, *INIT)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    log.warning("user code runs without namespaces here (no unshare, or user namespaces are disabled): it "
+                "can read other processes' /proc entries, the app's environment included")
+    return ()
 
 
 @contextmanager
@@ -133,9 +164,10 @@ def run_module(module: str, args: Sequence[str], *, root: Path, folder: Path, py
         raise SandboxError(f"the sandbox needs an existing snapshot folder and scratch folder, not {root} and {folder}.")
     folder = folder.resolve()
     env = environment(root, folder, pythonpath=pythonpath, variables=variables, limits=limits)
+    prefix = isolation()
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-P", "-s", "-m", module, *args],
+        [*prefix, sys.executable, "-P", "-s", "-m", module, *args],
         cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True, preexec_fn=_limiter(limits.memory_bytes),
     )
@@ -149,6 +181,8 @@ def run_module(module: str, args: Sequence[str], *, root: Path, folder: Path, py
     finally:
         _kill_group(process.pid)
         exit_code = process.wait()
+    if prefix and exit_code > 128:  # the namespace's init reports a signal's death as 128 + N
+        exit_code = 128 - exit_code
     duration = time.monotonic() - started
     errors = stderr.text()
     return Result(
@@ -159,6 +193,7 @@ def run_module(module: str, args: Sequence[str], *, root: Path, folder: Path, py
         duration_s=round(duration, 3),
         stdout_tail=stdout.text(),
         stderr_tail=errors,
+        isolated=bool(prefix),
     )
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from shared.repo import pytest_plugin
-from shared.repo.sandbox import MIB, VARIABLE_PREFIX, Limits, SandboxError, environment, run_module, scratch
+from shared.repo.sandbox import (MIB, VARIABLE_PREFIX, Limits, SandboxError, environment, isolation, run_module,
+                                 scratch)
 
 SECRETS = {
     "AzureWebJobsStorage": "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0",
@@ -37,20 +40,24 @@ def module(root: Path, name: str, source: str) -> Path:
     return root
 
 
-def alive(pid: int) -> bool:
-    """A process that exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
+def alive(token: str) -> bool:
+    """Some process that is not a zombie has `token` on its command line. (By token, not pid: in the
+    sandbox's own PID namespace the child sees other pids than the host.)"""
+    for entry in Path("/proc").iterdir():
+        try:
+            if token.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
+                if (entry / "stat").read_text().rpartition(")")[2].split()[0] != "Z":
+                    return True
+        except (FileNotFoundError, NotADirectoryError, ProcessLookupError, PermissionError):
+            continue
+    return False
 
 
 def test_a_timeout_kills_the_child_and_its_grandchild(tmp_path):
+    token = f"grandchild-{uuid.uuid4().hex}"
     root = module(tmp_path / "repo", "sleeper", (
         "import pathlib, subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
-        "pathlib.Path('grandchild.pid').write_text(str(child.pid))\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{token}'])\n"
         "print('started', flush=True)\n"
         "time.sleep(120)\n"
     ))
@@ -58,31 +65,34 @@ def test_a_timeout_kills_the_child_and_its_grandchild(tmp_path):
         started = time.monotonic()
         result = run_module("sleeper", [], root=root, folder=folder, limits=Limits(timeout_s=2))
         assert time.monotonic() - started < 15
-        grandchild = int((folder / "grandchild.pid").read_text())
     assert result.timed_out and result.exit_code == -9 and not result.memory_exceeded
     assert 2 <= result.duration_s < 15
     assert "started" in result.stdout_tail  # output up to the kill is kept
     deadline = time.monotonic() + 5
-    while alive(grandchild) and time.monotonic() < deadline:
+    while alive(token) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(grandchild)
+    assert not alive(token)
 
 
-def test_what_a_finished_child_leaves_running_is_killed(tmp_path):
+@pytest.mark.parametrize("leaves", ["the group", "nothing"])
+def test_what_a_finished_child_leaves_running_is_killed(tmp_path, leaves):
+    token = f"left-{uuid.uuid4().hex}"
+    session = ", start_new_session=True" if leaves == "the group" else ""  # only namespaces catch that one
     root = module(tmp_path / "repo", "leaver", (
-        "import pathlib, subprocess, sys\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
-        "                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
-        "pathlib.Path('left.pid').write_text(str(child.pid))\n"
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{token}'],\n"
+        f"                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL{session})\n"
+        "time.sleep(0.5)\n"
     ))
     with scratch() as folder:
         result = run_module("leaver", [], root=root, folder=folder, limits=Limits(timeout_s=30))
-        left = int((folder / "left.pid").read_text())
     assert result.exit_code == 0 and not result.timed_out and result.duration_s < 15
+    if leaves == "the group" and not result.isolated:
+        pytest.skip("without namespaces a process that leaves the group on purpose is out of reach")
     deadline = time.monotonic() + 5
-    while alive(left) and time.monotonic() < deadline:
+    while alive(token) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive(left)
+    assert not alive(token)
 
 
 def test_the_memory_limit_stops_a_child_allocating_4_gib(tmp_path):
@@ -123,6 +133,38 @@ def test_no_app_setting_or_secret_reaches_the_child(tmp_path, monkeypatch):
     assert not [value for value in SECRETS.values() if value in result.stdout_tail]
     assert "APPLICATIONINSIGHTS_CONNECTION_STRING" not in child
     assert child["PATH"] == os.environ["PATH"]
+
+
+PROC_SCAN = """import json, pathlib
+found = []
+for entry in pathlib.Path('/proc').iterdir():
+    try:
+        found.append(((entry / 'environ').read_bytes(), entry.name))
+    except OSError:
+        pass
+print(json.dumps({'pids': sorted(name for _, name in found if name.isdigit()), 'secrets': [name for data, name in found
+      if b'github-webhook-secret' in data or b'AccountKey=' in data]}))
+"""
+APP = """import sys
+from pathlib import Path
+from shared.repo.sandbox import run_module, scratch
+with scratch() as folder:
+    result = run_module('proc_scan', [], root=Path(sys.argv[1]), folder=folder)
+print(result.stdout_tail if result.exit_code == 0 else result.stderr_tail)
+"""
+
+
+def test_the_child_cannot_read_the_apps_secrets_from_other_processes(tmp_path):
+    """The app's secrets are in its process's initial environment, which /proc/<pid>/environ shows to
+    any process of the same user: the child must not see the app's process (or any other) at all."""
+    if not isolation():
+        pytest.skip("this machine allows no unprivileged namespaces; the sandbox cannot hide other processes")
+    root = module(tmp_path / "repo", "proc_scan", PROC_SCAN)
+    app = subprocess.run([sys.executable, "-c", APP, str(root)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, **SECRETS, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    seen = json.loads(app.stdout.strip().splitlines()[-1])
+    assert seen["secrets"] == []
+    assert len(seen["pids"]) <= 3  # the namespace's init, the child, and what it started; not the app
 
 
 def test_the_child_runs_in_the_scratch_folder_with_the_snapshot_first_on_its_path(tmp_path):
