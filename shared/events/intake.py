@@ -184,13 +184,10 @@ def _routing_inputs(storage: Storage, settings: Settings,
     except (SnapshotError, RepoConfigError) as error:
         log.warning("push %s routed by %s: %s", push.after[:7], rules.source, error)
         return changed, rules, unlisted
-    if config.routing is not None:
+    if config.routing is not None:  # its globs were checked as routing.toml's are (shared.repo.globs)
         section = config.routing
-        try:
-            rules = routing.compile_rules({"training": section.training, "app": section.app,
-                                           "ignore": section.ignore}, f"driftline.toml of {push.after[:7]}")
-        except routing.RoutingError as error:
-            log.warning("push %s routed by %s: %s", push.after[:7], rules.source, error)
+        rules = routing.compile_rules({"training": section.training, "app": section.app,
+                                       "ignore": section.ignore}, f"driftline.toml of {push.after[:7]}")
     return changed, rules, unlisted
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.platform.errors import DriftlineError
+from shared.repo.globs import GlobError, compile_globs, glob_list
 
 SECTIONS = ("training", "app", "ignore")
 PRECEDENCE = ("ignore", "training", "app")  # a path in `ignore` never counts, even under functions/
@@ -61,29 +62,22 @@ def parse_rules(text: str, source: str = "<routing>") -> Rules:
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise RoutingError(f"{source}: unknown section(s) {', '.join(unknown)}; expected {', '.join(SECTIONS)}.")
-    patterns: dict[str, list[str]] = {}
+    patterns: dict[str, tuple[str, ...]] = {}
     for section in SECTIONS:
         table = data.get(section, {})
         if not isinstance(table, dict) or set(table) - {"paths"}:
             raise RoutingError(f"{source}: [{section}] must hold only `paths = [\"glob\", ...]`.")
-        paths = table.get("paths", [])
-        if not isinstance(paths, list) or not all(isinstance(p, str) and p.strip() for p in paths):
-            raise RoutingError(f"{source}: [{section}] paths must be a list of non-empty strings.")
-        patterns[section] = paths
+        try:
+            patterns[section] = glob_list(table.get("paths", []), f"{source}: [{section}] paths")
+        except GlobError as error:
+            raise RoutingError(str(error)) from None
     return compile_rules(patterns, source)
 
 
 def compile_rules(patterns: Mapping[str, Sequence[str]], source: str) -> Rules:
-    """Rules from glob lists per section (the routing file's, or a driftline.toml's [routing])."""
-    import pathspec
-
-    specs: dict[str, Any] = {}
-    for section in SECTIONS:
-        try:
-            specs[section] = pathspec.GitIgnoreSpec.from_lines(list(patterns.get(section, ())))
-        except ValueError as error:  # pathspec's pattern errors are ValueErrors
-            raise RoutingError(f"{source}: [{section}] has a bad glob: {error}.") from None
-    return Rules(source=source, patterns={s: tuple(patterns.get(s, ())) for s in SECTIONS}, specs=specs)
+    """Rules from checked glob lists per section (the routing file's, or a driftline.toml's [routing])."""
+    return Rules(source=source, patterns={s: tuple(patterns.get(s, ())) for s in SECTIONS},
+                 specs={s: compile_globs(patterns.get(s, ())) for s in SECTIONS})
 
 
 def resolve_path(routing_file: str) -> Path:

@@ -38,6 +38,7 @@ from typing import Any
 
 from shared.platform.errors import DriftlineError
 from shared.platform.names import MODEL_NAME
+from shared.repo.globs import GlobError, glob_list
 
 FILE_NAME = "driftline.toml"
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -201,24 +202,12 @@ def _relative_path(value: str, section: str, key: str, source: str) -> str:
 
 
 def _routing(table: dict[str, Any] | None, source: str) -> RoutingSection | None:
-    import pathspec
-
     if table is None:
         return None
-    globs: dict[str, tuple[str, ...]] = {}
-    for key in SECTIONS["routing"]:
-        patterns = table.get(key, [])
-        if not isinstance(patterns, list) or not all(isinstance(p, str) and p.strip() for p in patterns):
-            raise RepoConfigError(f"{source}: [routing] {key} must be a list of non-empty glob strings.")
-        for pattern in patterns:
-            try:
-                compiled = pathspec.GitIgnoreSpec.from_lines([pattern])
-            except ValueError as error:  # pathspec's pattern errors are ValueErrors
-                raise RepoConfigError(f"{source}: [routing] {key} has a bad glob {pattern!r} ({error}).") from None
-            if all(getattr(p, "regex", None) is None for p in compiled.patterns):
-                raise RepoConfigError(f"{source}: [routing] {key} glob {pattern!r} matches nothing "
-                                      "(a comment or an empty pattern).")
-        globs[key] = tuple(patterns)
+    try:
+        globs = {key: glob_list(table.get(key, []), f"{source}: [routing] {key}") for key in SECTIONS["routing"]}
+    except GlobError as error:
+        raise RepoConfigError(str(error)) from None
     return RoutingSection(**globs)
 
 

@@ -68,8 +68,8 @@ def test_missing_sections_are_empty():
     [
         ("[training\npaths = []", "not valid TOML"),
         ('[trainig]\npaths = ["x"]', "unknown section(s) trainig"),
-        ('[app]\npaths = "functions/**"', "list of non-empty strings"),
-        ('[app]\npaths = ["ok", 3]', "list of non-empty strings"),
+        ('[app]\npaths = "functions/**"', "list of non-empty glob strings"),
+        ('[app]\npaths = ["ok", 3]', "list of non-empty glob strings"),
         ('[app]\nglobs = ["x"]', "must hold only"),
     ],
 )
