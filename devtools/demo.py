@@ -45,6 +45,10 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "Data Scientist", "GIT_AUTHOR_EMAIL": "ds@example.
            "GIT_COMMITTER_NAME": "Data Scientist", "GIT_COMMITTER_EMAIL": "ds@example.com"}
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def say(text: str) -> None:
     print(f"\033[1m[demo]\033[0m {text}", flush=True)
 
@@ -114,30 +118,39 @@ def deploy_from_upload(storage: Storage, local: Path, name: str) -> dict[str, An
     return {**receipt, "run": run}
 
 
-def git(*args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=DEMO_REPOSITORY, env={**os.environ, **GIT_ENV},
-                            capture_output=True, text=True, check=True)
-    return result.stdout.strip()
+class Repository:
+    """The demo's watched repository: a git repository made from examples/churn at `path`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def git(self, *args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=self.path, env={**os.environ, **GIT_ENV},
+                                capture_output=True, text=True, check=True)
+        return result.stdout.strip()
+
+    def make(self, model: str) -> str:
+        """A fresh repository from examples/churn, its model named as the app's; returns HEAD."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        shutil.copytree(EXAMPLE, self.path, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        config = self.path / "driftline.toml"
+        config.write_text(config.read_text().replace('name = "churn"', f'name = "{model}"'))
+        self.git("init", "-q", "-b", "main")
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "the churn model")
+        return self.git("rev-parse", "HEAD")
+
+    def read(self, path: str) -> str:
+        return (self.path / path).read_text()
 
 
-def make_repository(model: str) -> str:
-    """A fresh git repository from examples/churn, its model named as the app's; returns HEAD."""
-    shutil.rmtree(DEMO_REPOSITORY, ignore_errors=True)
-    shutil.copytree(EXAMPLE, DEMO_REPOSITORY, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    config = DEMO_REPOSITORY / "driftline.toml"
-    config.write_text(config.read_text().replace('name = "churn"', f'name = "{model}"'))
-    git("init", "-q", "-b", "main")
-    git("add", "-A")
-    git("commit", "-q", "-m", "the churn model")
-    return git("rev-parse", "HEAD")
-
-
-def commit_and_push(base: str, message: str, files: dict[str, str]) -> str:
+def commit_and_push(base: str, repository: Repository, message: str, files: dict[str, str]) -> str:
     """Commit `files` (path -> new text) and deliver the push as GitHub would; returns the run id."""
+    git = repository.git
     before = git("rev-parse", "HEAD")
     for path, text in files.items():
-        (DEMO_REPOSITORY / path).parent.mkdir(parents=True, exist_ok=True)
-        (DEMO_REPOSITORY / path).write_text(text)
+        (repository.path / path).parent.mkdir(parents=True, exist_ok=True)
+        (repository.path / path).write_text(text)
     git("add", "-A")
     git("commit", "-q", "-m", message)
     after = git("rev-parse", "HEAD")
@@ -165,11 +178,19 @@ def follow_push(storage: Storage, run_id: str) -> dict[str, Any]:
     return follow_run(storage, run_id)
 
 
-def run_demo(base: str) -> None:
+def demo_settings(repository: Path = DEMO_REPOSITORY) -> dict[str, str]:
+    """The app settings the demo needs on top of local.settings.json: uploads land seconds apart (a
+    short coalescing window keeps it quick), and the app watches the demo's repository."""
+    return {"DRIFTLINE_RETRAIN_COALESCE_SECONDS": "5", "DRIFTLINE_CODE_SOURCE": f"git:{repository}"}
+
+
+def run_demo(base: str, repository_path: Path = DEMO_REPOSITORY) -> None:
+    """Drive the app at `base` through the eight steps; SystemExit naming the step that went wrong."""
     storage, model = app_storage(), app_settings().model_name
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    tip = make_repository(model)
-    say(f"the watched repository: {DEMO_REPOSITORY.relative_to(ROOT)} (examples/churn), main at {tip[:7]}")
+    repository = Repository(repository_path)
+    tip = repository.make(model)
+    say(f"the watched repository: {_shown(repository_path)} (examples/churn), main at {tip[:7]}")
 
     say("step 1/8: new labeled training data lands in the lake")
     deploy_from_upload(storage, SAMPLES / "labeled" / "customers.csv", f"labeled/demo-{stamp}/customers.csv")
@@ -203,8 +224,8 @@ def run_demo(base: str) -> None:
     say(f"lake trigger: {receipt['action']} ({receipt['detail']})")
 
     say("step 6/8: a training-code commit is pushed")
-    params = (DEMO_REPOSITORY / "driftline.toml").read_text().replace("n_estimators = 200", "n_estimators = 300")
-    run = follow_push(storage, commit_and_push(base, "more trees", {"driftline.toml": params}))
+    params = repository.read("driftline.toml").replace("n_estimators = 200", "n_estimators = 300")
+    run = follow_push(storage, commit_and_push(base, repository, "more trees", {"driftline.toml": params}))
     if run["status"] != "succeeded":
         raise SystemExit(f"the training commit's run ended {run['status']}: {run['events'][-1]['detail']}")
     lineage = requests.get(f"{base}/api/models/{model}/lineage", timeout=30).json()
@@ -213,10 +234,11 @@ def run_demo(base: str) -> None:
         f"{', '.join(f'{path} {digest[:8]}' for path, digest in sorted((code.get('files') or {}).items()))}")
 
     say("step 7/8: an inference-code commit is pushed")
-    score_py = (DEMO_REPOSITORY / "inference" / "score.py").read_text().replace(
+    score_py = repository.read("inference/score.py").replace(
         "return model.predict_proba(add_features(frame)).tolist()",
         "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]")
-    run = follow_push(storage, commit_and_push(base, "probabilities to two decimals", {"inference/score.py": score_py}))
+    run = follow_push(storage, commit_and_push(base, repository, "probabilities to two decimals",
+                                               {"inference/score.py": score_py}))
     if run["status"] != "succeeded":
         raise SystemExit(f"the inference commit's run ended {run['status']}: {run['events'][-1]['detail']}")
     release = requests.get(f"{base}/api/models/{model}/lineage", timeout=30).json()["release"]
@@ -225,11 +247,15 @@ def run_demo(base: str) -> None:
     time.sleep(2.5)  # the app checks the aliases every DRIFTLINE_ALIAS_CHECK_SECONDS
     answer = score(base, sample_records(2))
     say(f"POST /api/score -> version {answer['version']}, probabilities {answer.get('probabilities')}")
+    if release["inference_commit"] != repository.git("rev-parse", "HEAD") or not all(
+            p == round(p, 2) for row in answer.get("probabilities") or [[0.123]] for p in row):
+        raise SystemExit("expected the inference commit's release to serve, with probabilities to two decimals")
 
     say("step 8/8: a commit that fails a unit test is pushed")
     serving = requests.get(f"{base}/api/models/{model}", timeout=30).json()["aliases"]["production"]
     broken = "def test_the_new_feature_is_positive():\n    assert -1 > 0\n"
-    run = follow_push(storage, commit_and_push(base, "a failing test", {"tests/unit/test_broken.py": broken}))
+    run = follow_push(storage, commit_and_push(base, repository, "a failing test",
+                                               {"tests/unit/test_broken.py": broken}))
     after = requests.get(f"{base}/api/models/{model}", timeout=30).json()["aliases"]["production"]
     say(f"run {run['status']}: {run['events'][-1]['detail']}")
     if run["status"] != "rejected" or after != serving:

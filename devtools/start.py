@@ -22,10 +22,6 @@ from devtools.azurite import DEFAULT_ENDPOINTS, ROOT, Azurite, is_running
 
 SETTINGS = ROOT / "local.settings.json"
 EXAMPLE = ROOT / "local.settings.example.json"
-# The demo's uploads land seconds apart (a short coalescing window keeps it quick), and the app
-# watches the demo's own git repository (devtools/demo.py makes it from examples/churn).
-DEMO_SETTINGS = {"DRIFTLINE_RETRAIN_COALESCE_SECONDS": "5",
-                 "DRIFTLINE_CODE_SOURCE": f"git:{ROOT / '.demo-repo'}"}
 
 
 def say(text: str) -> None:
@@ -80,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         command = [sys.executable, "-m", "devhost", "--port", str(args.port)]
         say("Core Tools not found; starting the app with devhost, the project's local runner")
-    env = {**values, **(DEMO_SETTINGS if args.demo else {}), **os.environ}
+    extra = {}
+    if args.demo:
+        from devtools.demo import demo_settings
+
+        extra = demo_settings()
+    env = {**values, **extra, **os.environ}
     app = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         base = f"http://127.0.0.1:{args.port}"
