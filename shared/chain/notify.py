@@ -39,6 +39,7 @@ EVENTS = (
     "model.canary_started",
     "model.promoted",
     "model.rolled_back",
+    "drift.detected",
 )
 _DELIVERY_NAMESPACE = uuid.UUID("6f1c7d3e-2a8b-4c53-9a51-3f0d9a1b7e42")
 log = logging.getLogger(__name__)

@@ -1,16 +1,22 @@
 """Files landing in the data lake, and what each one starts.
 
-- `datalake/labeled/...`: new training data. It must be readable and hold the target column and the
-  production model's feature columns (when there is a production model); then a retrain. Files that
-  land within DRIFTLINE_RETRAIN_COALESCE_SECONDS of each other share one retrain: the run id comes
-  from the time window, the first file creates the run with its retrain message delayed to the end of
-  the window, and later files find the run already there and only note themselves on it.
+- `datalake/labeled/...`: new training data. It passes the trainer's own checks
+  (`shared.model.labeled`: readable within bounds, target and labels present, values finite, column
+  kinds and columns as the production model's contract says) and joins the dataset
+  (`shared.model.datasets.accept`; the same content twice is one entry and starts nothing). A retrain
+  starts when the dataset holds at least DRIFTLINE_RETRAIN_MIN_NEW_ROWS rows production has not seen,
+  feedback rows counting only once there are DRIFTLINE_FEEDBACK_MIN_ROWS of them (a single feedback
+  call does not retrain). Files that land within DRIFTLINE_RETRAIN_COALESCE_SECONDS of each other
+  share one retrain: the run id comes from the time window, the first file creates the run with its
+  retrain message delayed to the end of the window, and later files only note themselves on it.
 - `datalake/incoming/...`: new production data, checked for drift against the production model's
-  reference profile; the report goes to `reports/<model>/<timestamp>-<source>.{json,html}` and a
-  drifted dataset starts a retrain with the report attached.
+  reference profile; the report goes to `reports/<model>/<timestamp>-<source>.{json,html}`. Drift
+  starts a retrain with the report attached when there are new labeled rows to learn from; otherwise
+  it is recorded as pending (`models/<name>/drift-pending.json`), `drift.detected` is sent ("labels
+  needed"), and the next labeled upload that brings enough new rows starts the retrain, citing it.
 
-A file that cannot be read, has malformed rows, has no rows, or lacks required columns is quarantined (`shared.events.quarantine`)
-and the original is left untouched. Each (name, ETag) is handled once: a receipt
+A file that fails a check is quarantined (`shared.events.quarantine`) with the reason and never joins
+a dataset; the original is left untouched. Each (name, ETag) is handled once: a receipt
 `hooks/uploads/<hash>.json` is written when it was handled, and the runs it starts have ids derived
 from it, so a duplicate delivery of the same upload does nothing.
 
@@ -27,9 +33,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from shared.chain import runs
+from shared.chain import notify, runs
 from shared.events import quarantine
-from shared.model import registry
+from shared.model import datasets, registry
 from shared.platform import names
 from shared.platform.errors import DriftlineError
 from shared.platform.settings import Settings
@@ -48,7 +54,9 @@ class Rejected(DriftlineError):
 @dataclass(frozen=True)
 class LakeOutcome:
     name: str
-    action: str  # duplicate | gone | ignored | quarantined | retrain | joined | drift | no-drift | skipped
+    # duplicate | gone | ignored | quarantined | retrain | joined | accepted | same-content | drift |
+    # labels-needed | no-drift | skipped
+    action: str
     detail: str
     run_id: str | None = None
     report: str | None = None
@@ -116,7 +124,15 @@ def handle_upload(
 
 
 def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: datetime) -> LakeOutcome:
-    rows = validate_labeled(storage, settings, name)
+    file = validate_labeled(storage, settings, name, etag, now)
+    same = datasets.accept(storage, settings.model_name, file)
+    if same is not None:
+        return LakeOutcome(name, "same-content", f"same content as {same.name}, already in the dataset: "
+                                                 "its rows count once; nothing starts")
+    fresh = fresh_rows(storage, settings)
+    if fresh.counted < settings.retrain_min_new_rows:
+        return LakeOutcome(name, "accepted", f"{file.rows} rows joined the dataset; {fresh.describe(settings)}; "
+                                             f"a retrain starts at {settings.retrain_min_new_rows} new rows")
     window = settings.retrain_coalesce_seconds
     if window > 0:
         bucket = math.floor(now.timestamp() / window)
@@ -124,54 +140,87 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
         delay = max(1, math.ceil((bucket + 1) * window - now.timestamp()))
     else:
         run_id, delay = runs.run_id_for("labeled", name, etag), None
+    pending = drift_pending(storage, settings.model_name)
+    reason = f"new labeled data: {name}" + (f"; answers the drift of {pending['at']} ({pending['reason']})"
+                                              if pending else "")
+    payload: dict[str, Any] = {"uploads": [name]}
+    if pending:
+        payload.update(report=pending["report"], report_html=pending["report_html"])
     run_id, created = runs.start_run(
         storage, plan="data", model=settings.model_name,
         trigger={"kind": "upload", "blob": name, "etag": etag},
-        reason=f"new labeled data: {name}", payload={"uploads": [name]},
-        run_id=run_id, delay_seconds=delay,
+        reason=reason, payload=payload, run_id=run_id, delay_seconds=delay,
     )
+    if pending:
+        clear_drift_pending(storage, settings.model_name)
     if created:
-        return LakeOutcome(name, "retrain", f"{rows} rows; retrain starts in {delay or 0} s", run_id)
-    runs.add_event(storage, run_id, f"labeled upload {name} ({rows} rows) joins this retrain")
-    return LakeOutcome(name, "joined", f"{rows} rows; joins the retrain of this window", run_id)
+        return LakeOutcome(name, "retrain", f"{file.rows} rows; {fresh.describe(settings)}; retrain starts in "
+                                            f"{delay or 0} s", run_id)
+    runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain")
+    return LakeOutcome(name, "joined", f"{file.rows} rows; joins the retrain of this window", run_id)
 
 
-def validate_labeled(storage: Storage, settings: Settings, name: str) -> int:
-    """Read the whole file (streamed); returns its row count or raises Rejected."""
-    from shared.drift import UnreadableData
-    from shared.drift.read import open_source
+def validate_labeled(storage: Storage, settings: Settings, name: str, etag: str,
+                     now: datetime) -> datasets.DatasetFile:
+    """Read and check the whole file as training will; the dataset entry, or Rejected saying why."""
+    from shared.model.labeled import BadFile, FileLimits, check_labeled, read_labeled
 
-    required = [settings.target_column, *production_features(storage, settings)]
-    columns: list[str] = []
-    rows = 0
+    limits = FileLimits(max_bytes=settings.labeled_max_bytes, max_columns=settings.labeled_max_columns)
     try:
-        with storage.open_stream(names.DATALAKE, name) as stream, open_source(stream, name=name) as source:
-            for batch in source.batches():
-                columns = columns or list(batch.schema.names)
-                rows += batch.num_rows
-            malformed = source.state.malformed_rows
-    except UnreadableData as error:
-        raise Rejected(f"unreadable: {error.reason}") from None
-    if malformed:
-        raise Rejected(f"breaks the format: {malformed} malformed rows (wrong number of fields)")
-    if rows == 0:
-        raise Rejected("the file has no rows")
-    missing = [column for column in required if column not in columns]
-    if missing:
-        raise Rejected(f"missing required column(s) {', '.join(missing)}; "
-                       f"labeled data needs the target {settings.target_column!r} and the model's features")
-    return rows
+        with storage.open_stream(names.DATALAKE, name) as stream:
+            frame, sha256 = read_labeled(stream, name, limits)
+        checked = check_labeled(frame, sha256, settings.target_column, production_contract(storage, settings))
+    except BadFile as problem:
+        raise Rejected(str(problem)) from None
+    return datasets.DatasetFile(name=name, etag=etag, sha256=checked.sha256, rows=checked.rows,
+                                accepted=now.isoformat(timespec="milliseconds"))
 
 
-def production_features(storage: Storage, settings: Settings) -> list[str]:
-    """Feature column names of the production model (from its schema.json), or [] if none."""
-    import json
+def production_contract(storage: Storage, settings: Settings):
+    """The contract a labeled file is held to (shared.model.labeled.Contract), or None when nothing serves."""
+    from shared.model.training import production_contract as contract
 
+    return contract(storage, settings.model_name, frozenset(settings.new_columns))
+
+
+@dataclass(frozen=True)
+class FreshRows:
+    """Labeled rows in the dataset that the production model was not trained on."""
+
+    uploads: int
+    feedback: int
+    feedback_min: int
+
+    @property
+    def counted(self) -> int:
+        """What counts toward a retrain: upload rows, and feedback rows once there are enough."""
+        return self.uploads + (self.feedback if self.feedback >= self.feedback_min else 0)
+
+    def describe(self, settings: Settings) -> str:
+        return (f"{self.uploads} new uploaded rows and {self.feedback} new feedback rows since the "
+                f"production model's dataset (feedback counts from {self.feedback_min})")
+
+
+def fresh_rows(storage: Storage, settings: Settings) -> FreshRows:
     version = registry.resolve(storage, settings.model_name, "production")
-    if version is None:
-        return []
-    schema = json.loads(registry.read_artifact(storage, settings.model_name, version, "schema.json"))
-    return [feature["name"] for feature in schema.get("features", [])]
+    seen = set() if version is None else \
+        datasets.seen_by(registry.version_info(storage, settings.model_name, version)["lineage"])
+    uploads, feedback = datasets.new_rows(datasets.entries(storage, settings.model_name), seen)
+    return FreshRows(uploads, feedback, settings.feedback_min_rows)
+
+
+def _pending_name(model: str) -> str:
+    return f"{model}/drift-pending.json"
+
+
+def drift_pending(storage: Storage, model: str) -> dict[str, Any] | None:
+    """The drift verdict waiting for labels (report, reason, at), or None."""
+    document = storage.read_json(names.MODELS, _pending_name(model))
+    return None if document is None else document.value
+
+
+def clear_drift_pending(storage: Storage, model: str) -> None:
+    storage.delete(names.MODELS, _pending_name(model))
 
 
 # -- incoming data -> drift check ----------------------------------------------------------------
@@ -188,6 +237,9 @@ def _incoming(storage: Storage, settings: Settings, name: str, etag: str, now: d
         return LakeOutcome(name, "no-drift", check.reason, report=check.report)
     run_id = start_drift_retrain(storage, settings, check, {"kind": "drift", "blob": name, "etag": etag},
                                  runs.run_id_for("drift", name, etag), f"dataset drift in {name}")
+    if run_id is None:
+        return LakeOutcome(name, "labels-needed", f"{check.reason}; no new labeled rows to learn from: the "
+                                                  "retrain starts when they arrive", report=check.report)
     return LakeOutcome(name, "drift", check.reason, run_id, check.report)
 
 
@@ -220,8 +272,21 @@ def check_drift(
 
 def start_drift_retrain(
     storage: Storage, settings: Settings, check: DriftCheck, trigger: dict[str, Any], run_id: str, what: str
-) -> str:
+) -> str | None:
+    """Retrain on drift when there are new labeled rows to learn from; returns the run id. Otherwise
+    (None) the drift waits for labels: recorded as pending, `drift.detected` sent, nothing trains (a
+    retrain on the same labeled data would only repeat the production model)."""
     reason = f"{what}: {check.reason}; report {names.REPORTS}/{check.report}.html"
+    fresh = fresh_rows(storage, settings)
+    if fresh.counted < settings.retrain_min_new_rows:
+        pending = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "reason": f"{what}: {check.reason}",
+                   "report": f"{names.REPORTS}/{check.report}.json",
+                   "report_html": f"{names.REPORTS}/{check.report}.html", "trigger": trigger}
+        storage.write_json(names.MODELS, _pending_name(settings.model_name), pending)
+        notify.enqueue(storage, "drift.detected", model=settings.model_name, key=check.report,
+                       data={**pending, "labels_needed": True, "new_rows": fresh.describe(settings)})
+        log.info("%s; labels needed: %s", reason, fresh.describe(settings))
+        return None
     run_id, _ = runs.start_run(
         storage, plan="data", model=settings.model_name, trigger=trigger, reason=reason,
         payload={"report": f"{names.REPORTS}/{check.report}.json",

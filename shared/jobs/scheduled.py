@@ -41,6 +41,9 @@ def scheduled_drift(storage: Storage, settings: Settings, now: datetime) -> JobO
     run_id = lake.start_drift_retrain(storage, settings, check, trigger,
                                       runs.run_id_for("scheduled-drift", settings.model_name, slot(now)),
                                       f"drift in the last {settings.drift_window_hours:g} h of scoring")
+    if run_id is None:
+        return JobOutcome("drift", JobAction.CHECKED, f"{check.reason}; labels needed: no new labeled rows "
+                                                      "to learn from, the retrain starts when they arrive")
     return JobOutcome("drift", JobAction.STARTED, check.reason, (run_id,))
 
 

@@ -142,7 +142,7 @@ def main() -> int:
     storage = azure_storage.connect(settings.storage)
     message = StepMessage.from_json(os.environ[MESSAGE_VARIABLE])
     try:
-        data = training.load_labeled(storage, settings, message.payload.get("blobs"))
+        data = training.dataset_of_run(storage, settings, message)
         outputs = training.train_and_stage(storage, settings, message, data,
                                            compute=f"azureml:{job_name(message.run_id)}")
     except StopRun as stop:

@@ -134,6 +134,16 @@ def _release_code(storage: Storage, model: str, version: int,
     return checkout(storage, _recorded(storage, code)), code
 
 
+def trained_with(storage: Storage, model: str, version: int) -> RepoConfig | None:
+    """The driftline.toml of the commit version `version` was trained from, or None (built-in model,
+    or a snapshot that can no longer be read)."""
+    try:
+        release = _release_code(storage, model, version, None)
+        return None if release is None else load_config(release[0])
+    except (SnapshotError, RepoConfigError):
+        return None
+
+
 def predictor_for(storage: Storage, model: str, version: int, code: dict[str, Any] | None = None) -> Predictor:
     """How version `version` scores a frame: through the `[inference]` module of the snapshot it was
     trained from (or of `code`, the snapshot of an app-code run), else the estimator's own methods."""

@@ -4,7 +4,8 @@ Each takes (storage, settings, message), does its capability's work and complete
 enqueues the next one; a `StopRun` it raises ends the run instead.
 - fetch: the commit this run executes, stored as a snapshot and checked (`code.fetch`).
 - unit_test: the repository's unit tests from the snapshot, in the sandbox (`code.unit_tests`).
-- retrain: locally, `training` reads the labeled data, trains and stages the artifacts in this worker;
+- retrain: locally, `training` reads the run's dataset, ends the run "skipped" when dataset, code and
+  parameters are production's, else trains and stages the artifacts in this worker;
   with DRIFTLINE_TRAINING_COMPUTE=azureml the step submits the run's Azure ML job
   (`shared.model.azureml`) and returns without completing: the job completes the step itself.
 - register: the staged artifacts become a committed version (`registry.register_run`).
@@ -38,7 +39,7 @@ def retrain_step(storage: Storage, settings: Settings, message: StepMessage) -> 
         azureml.submit(storage, settings, message)
         return
     started = time.perf_counter()
-    data = training.load_labeled(storage, settings, message.payload.get("blobs"))
+    data = training.dataset_of_run(storage, settings, message)
     outputs = training.train_and_stage(storage, settings, message, data, load_seconds=time.perf_counter() - started)
     runs.complete_step(storage, message, outputs)
 

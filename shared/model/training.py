@@ -1,10 +1,12 @@
 """Training: labeled data in, staged model artifacts out (the retrain step runs it, here or in Azure ML).
 
-1. Read the labeled data: every CSV / CSV.gz / Parquet / JSONL blob under `datalake/labeled/`, or the
-   blobs a manifest names (`payload["blobs"]`). Files that cannot be read, or lack the target column,
-   are skipped and listed with the reason in the lineage; no usable rows stops the run.
-2. The data version is a sha256 over the sorted (blob name, ETag) pairs: the same files give the same
-   version, any re-upload gives a new one.
+1. Read the dataset (`load_labeled`): the labeled files intake accepted (`shared.model.datasets`:
+   once per content, windowed, feedback capped), or the blobs a manifest names (`payload["blobs"]`),
+   each read and checked again with intake's own reader and checks (`shared.model.labeled`). A file
+   that fails now is left out and listed with the reason in the lineage; no usable file stops the run.
+2. The data version is a sha256 over the files' content hashes: the same content gives the same
+   version whatever the names. A retrain whose dataset, code and parameters are those of the version
+   in production registers nothing (`unchanged_since_production`): the run ends "skipped" saying so.
 3. Split off the held-out rows by a hash of each row's content (not by position or a random draw), so a
    row stays on the same side as the data grows: the production model, trained on an earlier version,
    has not seen the rows the next version is tested on.
@@ -28,92 +30,157 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.model import registry
+from shared.model import datasets, registry
 from shared.platform import names
+from shared.platform.clock import utcnow
+from shared.platform.errors import BlobNotFound
+from shared.repo.config import DataSection
 from shared.chain.states import RunStatus, StopRun
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
 DEFAULT_ENTRY_POINT = "shared.model.default_model:train"
-SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz")
 
 
 @dataclass
 class LabeledData:
     frame: Any  # pandas.DataFrame
-    blobs: list[dict[str, Any]] = field(default_factory=list)  # name, etag, rows
-    skipped: list[dict[str, str]] = field(default_factory=list)  # name, reason
+    files: list[dict[str, Any]] = field(default_factory=list)  # the manifest: name, etag, sha256, rows, ...
+    excluded: list[dict[str, str]] = field(default_factory=list)  # name, reason
     version: str = ""
 
 
-def data_version(blobs: list[tuple[str, str]]) -> str:
-    lines = "\n".join(f"{name}\t{etag}" for name, etag in sorted(blobs))
-    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+def dataset_window(settings: Settings, data: DataSection | None = None) -> datasets.Window:
+    """driftline.toml [data] of the run's commit first, then the settings (0: no limit)."""
+    age = (data.max_age_days if data else None) or settings.dataset_max_age_days or None
+    rows = (data.max_rows if data else None) or settings.dataset_max_rows or None
+    return datasets.Window(max_age_days=age, max_rows=rows)
 
 
-def readable(name: str) -> bool:
-    return name.lower().endswith(SUFFIXES)
-
-
-def read_frame(data: bytes, name: str):
-    """One labeled file as a DataFrame; raises ValueError saying why it cannot be read."""
+def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | None = None, *,
+                 data: DataSection | None = None) -> LabeledData:
+    """The run's dataset: what intake accepted (`shared.model.datasets`, windowed, feedback capped), or
+    the blobs a manifest names. Each file is read and checked again as intake did (`labeled`); a file
+    that fails now (changed since intake, or against the contract of today's production model) is
+    left out with the reason, never failing the run. No usable file stops it."""
     import pandas as pd
 
-    lowered = name.lower()
-    compression = "gzip" if lowered.endswith(".gz") else None
-    try:
-        if lowered.endswith(".parquet"):
-            return pd.read_parquet(io.BytesIO(data))
-        if lowered.endswith((".jsonl", ".jsonl.gz")):
-            return pd.read_json(io.BytesIO(data), lines=True, compression=compression)
-        if lowered.endswith((".csv", ".csv.gz")):
-            return pd.read_csv(io.BytesIO(data), compression=compression)
-    except Exception as error:  # pandas/pyarrow raise many types for malformed input
-        raise ValueError(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'unreadable'}") from None
-    raise ValueError(f"unsupported file type; expected one of {', '.join(SUFFIXES)}")
+    from shared.model.labeled import BadFile, FileLimits, check_labeled, read_labeled
 
-
-def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | None = None) -> LabeledData:
-    """Every readable labeled blob (or the manifest's blobs) with the target column, concatenated."""
-    import pandas as pd
-
+    model, target = settings.model_name, settings.target_column
+    new_columns = frozenset(settings.new_columns) | frozenset(data.new_columns if data else ())
+    contract = production_contract(storage, model, new_columns)
+    result = LabeledData(frame=None)
     if manifest is not None:
         if not isinstance(manifest, list) or not all(isinstance(n, str) for n in manifest):
             raise StopRun(RunStatus.FAILED, "payload 'blobs' must be a list of blob names in the datalake container.")
-        listed = []
-        for name in manifest:
+        candidates = []
+        for name in sorted(set(manifest)):
             etag = storage.etag(names.DATALAKE, name)
             if etag is None:
                 raise StopRun(RunStatus.FAILED, f"the manifest names datalake/{name}, which does not exist.")
-            listed.append((name, etag))
+            candidates.append(datasets.DatasetFile(name, etag.strip('"'), "", 0, utcnow()))
     else:
-        listed = [(item.name, item.etag) for item in storage.list(names.DATALAKE, names.LABELED_PREFIX)
-                  if readable(item.name)]
-    data = LabeledData(frame=None)
-    frames = []
-    for name, etag in sorted(listed):
+        selection = datasets.select(datasets.entries(storage, model), dataset_window(settings, data),
+                                    feedback_max_share=settings.feedback_max_share)
+        candidates, result.excluded = selection.files, list(selection.left_out)
+    limits = FileLimits(max_bytes=settings.labeled_max_bytes, max_columns=settings.labeled_max_columns)
+    frames, seen, columns = [], set(), None
+    for file in candidates:
         try:
-            frame = read_frame(storage.get_bytes(names.DATALAKE, name)[0], name)
-        except ValueError as error:
-            data.skipped.append({"name": name, "reason": str(error)})
+            with storage.open_stream(names.DATALAKE, file.name) as stream:
+                frame, sha256 = read_labeled(stream, file.name, limits)
+            checked = check_labeled(frame, sha256, target, contract)
+            if file.sha256 and sha256 != file.sha256:
+                raise BadFile("its content changed since intake accepted it (the new upload is its own entry)")
+            if sha256 in seen:
+                raise BadFile("the same content as another file of this dataset")
+            these = sorted(map(str, checked.frame.columns))
+            if columns is not None and these != columns:
+                raise BadFile(f"its columns differ from the dataset's ({', '.join(sorted(set(these) ^ set(columns)))})")
+        except BadFile as problem:
+            result.excluded.append({"name": file.name, "reason": str(problem)})
             continue
-        if settings.target_column not in frame.columns:
-            data.skipped.append({"name": name, "reason": f"no target column {settings.target_column!r}"})
+        except BlobNotFound:
+            result.excluded.append({"name": file.name, "reason": "deleted since intake accepted it"})
             continue
-        frame = frame[frame[settings.target_column].notna()]
-        if frame.empty:
-            data.skipped.append({"name": name, "reason": "no labeled rows"})
-            continue
-        frames.append(frame)
-        data.blobs.append({"name": name, "etag": etag, "rows": int(len(frame))})
+        columns = columns or these
+        seen.add(sha256)
+        frames.append(checked.frame)
+        result.files.append({"name": file.name, "etag": file.etag, "version_id": file.version_id,
+                             "sha256": sha256, "rows": checked.rows, "feedback": file.feedback})
     if not frames:
-        where = "the manifest's blobs" if manifest is not None else f"datalake/{names.LABELED_PREFIX}"
-        raise StopRun(RunStatus.FAILED, f"no usable labeled data in {where}: upload files with the "
-                                f"{settings.target_column!r} column ({len(data.skipped)} skipped).")
-    data.frame = pd.concat(frames, ignore_index=True)
-    data.version = data_version([(blob["name"], blob["etag"]) for blob in data.blobs])
+        where = "the manifest's blobs" if manifest is not None else "the dataset (the labeled files intake accepted)"
+        raise StopRun(RunStatus.FAILED, f"no usable labeled data in {where}: upload files with the {target!r} "
+                                        f"column ({len(result.excluded)} left out).")
+    result.frame = pd.concat(frames, ignore_index=True)
+    result.version = datasets.version([datasets.DatasetFile(f["name"], f["etag"], f["sha256"], f["rows"], "")
+                                       for f in result.files])
+    return result
+
+
+def production_contract(storage: Storage, model: str, new_columns: frozenset[str]):
+    """The contract labeled files are held to: the production model's schema, with the new columns
+    given here and those the driftline.toml production was trained from declares; None when nothing
+    serves."""
+    from shared.model.code import trained_with
+    from shared.model.labeled import schema_contract
+
+    version = registry.resolve(storage, model, "production")
+    if version is None:
+        return None
+    config = trained_with(storage, model, version)
+    declared = frozenset(config.data.new_columns) if config is not None else frozenset()
+    return schema_contract(registry.read_artifact(storage, model, version, "schema.json"), new_columns | declared)
+
+
+def dataset_of_run(storage: Storage, settings: Settings, message: StepMessage) -> LabeledData:
+    """The dataset this retrain trains on, with the window and new columns of the run's commit; StopRun
+    "skipped" when training it would only repeat production."""
+    config = None
+    if isinstance(message.payload.get("code"), dict):
+        from shared.model.code import checked_config, snapshot_of
+        from shared.repo.workspace import checkout
+
+        config = checked_config(checkout(storage, snapshot_of(storage, message)), settings, message)
+    data = load_labeled(storage, settings, message.payload.get("blobs"), data=None if config is None else config.data)
+    same = unchanged_since_production(storage, settings, message, data, training_params(settings, config))
+    if same:
+        raise StopRun(RunStatus.SKIPPED, same)
     return data
+
+
+def unchanged_since_production(storage: Storage, settings: Settings, message: StepMessage,
+                               data: LabeledData, params: dict[str, Any]) -> str | None:
+    """Why this retrain would only repeat the production model (same dataset, code and parameters),
+    or None when something differs and training is worth it."""
+    version = registry.resolve(storage, message.model, "production")
+    if version is None:
+        return None
+    lineage = registry.version_info(storage, message.model, version)["lineage"] or {}
+    if (lineage.get("data") or {}).get("version") != data.version or lineage.get("parameters") != params:
+        return None
+    trained, code = lineage.get("code") or {}, message.payload.get("code")
+    if isinstance(code, dict):
+        same = trained.get("snapshot") == code.get("snapshot")
+        what = f"commit {str(code.get('commit'))[:7]}"
+    else:
+        entry = entry_point(settings.training_entry_point)
+        same = (trained.get("kind"), trained.get("entry_point"), trained.get("source_sha256")) == \
+            ("app", entry.spec, entry.source_sha256)
+        what = entry.spec
+    if not same:
+        return None
+    return (f"nothing new to learn: the dataset ({data.version[:12]}, {len(data.files)} files), the code "
+            f"({what}) and the parameters are those production v{version} was trained on")
+
+
+def training_params(settings: Settings, config: Any | None) -> dict[str, Any]:
+    """The parameters the entry point is called with: the commit's [training] params, else the settings'."""
+    given = config.training.params if config is not None else settings.training_params
+    target = config.model.target if config is not None else settings.target_column
+    return {"seed": 0, **given, "target_column": target}
 
 
 def split_holdout(frame, percent: int):
@@ -219,8 +286,9 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
         "code": fitted.code,
         "data": {
             "version": data.version,
-            "blobs": data.blobs,
-            "skipped": data.skipped,
+            "files": data.files,
+            "excluded": data.excluded,
+            "feedback_share": round(sum(f["rows"] for f in data.files if f["feedback"]) / max(len(data.frame), 1), 4),
             "rows": int(len(data.frame)),
             "train_rows": int(len(train)),
             "holdout_rows": int(len(holdout)),
@@ -262,7 +330,7 @@ def _fit_in_process(settings: Settings, train, holdout_features) -> Fitted:
     import skops.io as sio
 
     entry = entry_point(settings.training_entry_point)
-    params = {"seed": 0, **settings.training_params, "target_column": settings.target_column}
+    params = training_params(settings, None)
     try:
         result = entry.function(train.copy(), dict(params))
     except Exception as error:  # the data scientist's code: a deterministic failure, not retried
@@ -295,7 +363,7 @@ def _fit_from_snapshot(storage: Storage, settings: Settings, message: StepMessag
     snapshot = snapshot_of(storage, message)
     root = checkout(storage, snapshot)
     config = checked_config(root, settings, message)
-    params = {"seed": 0, **config.training.params, "target_column": config.model.target}
+    params = training_params(settings, config)
     inference = None if config.inference is None else config.inference.module
     try:
         trained = train_in_sandbox(root, entry_point=config.training.entry_point, params=params,

@@ -117,6 +117,16 @@ class Settings:
     code_source: CodeSourceSettings = CodeSourceSettings()
     snapshot_max_bytes: int = 50 * 1024 * 1024
     snapshot_max_files: int = 5000
+    # Labeled data (shared/model/labeled.py, datasets.py): per-file bounds, the dataset window, and
+    # when new rows (uploads, feedback) start a retrain.
+    labeled_max_bytes: int = 512 * 1024 * 1024
+    labeled_max_columns: int = 1000
+    new_columns: tuple[str, ...] = ()
+    dataset_max_age_days: float = 0.0  # 0: no age limit
+    dataset_max_rows: int = 0  # 0: no row limit
+    retrain_min_new_rows: int = 1
+    feedback_min_rows: int = 100
+    feedback_max_share: float = 0.5
 
 
 QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
@@ -360,4 +370,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         code_source=code_source_settings(env),
         snapshot_max_bytes=_number(env, "DRIFTLINE_SNAPSHOT_MAX_BYTES", 50 * 1024 * 1024, int, 1024),
         snapshot_max_files=_number(env, "DRIFTLINE_SNAPSHOT_MAX_FILES", 5000, int, 1),
+        labeled_max_bytes=_number(env, "DRIFTLINE_LABELED_MAX_BYTES", 512 * 1024 * 1024, int, 1024 * 1024),
+        labeled_max_columns=_number(env, "DRIFTLINE_LABELED_MAX_COLUMNS", 1000, int, 2),
+        new_columns=_names(env, "DRIFTLINE_NEW_COLUMNS"),
+        dataset_max_age_days=_number(env, "DRIFTLINE_DATASET_MAX_AGE_DAYS", 0.0, float, 0.0),
+        dataset_max_rows=_number(env, "DRIFTLINE_DATASET_MAX_ROWS", 0, int, 0),
+        retrain_min_new_rows=_number(env, "DRIFTLINE_RETRAIN_MIN_NEW_ROWS", 1, int, 1),
+        feedback_min_rows=_number(env, "DRIFTLINE_FEEDBACK_MIN_ROWS", 100, int, 1),
+        feedback_max_share=_number(env, "DRIFTLINE_FEEDBACK_MAX_SHARE", 0.5, float, 0.0, 1.0),
     )

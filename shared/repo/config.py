@@ -16,6 +16,10 @@ integration = "tests/integration"
 training = ["training/**"]
 app = ["inference/**"]
 ignore = ["docs/**"]
+[data]                                  # optional: what a retrain reads from the dataset
+new_columns = ["tenure_days"]           # columns the production model lacks that labeled files may add
+max_age_days = 90                       # window: files accepted in the last 90 days (newest always kept)
+max_rows = 1000000                      # window: the newest files up to this many rows
 ```
 
 Guarantees: a `RepoConfig` is only built from a file that passed every check; anything else raises
@@ -47,6 +51,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "inference": ("module",),
     "tests": ("unit", "integration"),
     "routing": ("training", "app", "ignore"),
+    "data": ("new_columns", "max_age_days", "max_rows"),
 }
 
 
@@ -91,12 +96,20 @@ class RoutingSection:
 
 
 @dataclass(frozen=True)
+class DataSection:
+    new_columns: tuple[str, ...] = ()
+    max_age_days: float | None = None
+    max_rows: int | None = None
+
+
+@dataclass(frozen=True)
 class RepoConfig:
     model: ModelSection
     training: TrainingSection
     inference: InferenceSection | None  # None: the estimator's own predict/predict_proba serve
     tests: TestsSection
     routing: RoutingSection | None  # None: the app's routing file decides
+    data: DataSection = DataSection()  # absent: the settings decide
 
 
 def parse_config(text: str, source: str = FILE_NAME) -> RepoConfig:
@@ -129,6 +142,7 @@ def parse_config(text: str, source: str = FILE_NAME) -> RepoConfig:
         inference=_inference(tables["inference"], source),
         tests=_tests(tables["tests"], source),
         routing=_routing(tables["routing"], source),
+        data=_data(tables["data"], source),
     )
 
 
@@ -209,6 +223,20 @@ def _routing(table: dict[str, Any] | None, source: str) -> RoutingSection | None
     except GlobError as error:
         raise RepoConfigError(str(error)) from None
     return RoutingSection(**globs)
+
+
+def _data(table: dict[str, Any] | None, source: str) -> DataSection:
+    table = table or {}
+    columns = table.get("new_columns", [])
+    if not isinstance(columns, list) or not all(isinstance(c, str) and c.strip() for c in columns):
+        raise RepoConfigError(f"{source}: [data] new_columns must be a list of column names.")
+    limits: dict[str, Any] = {}
+    for key, kind in (("max_age_days", (int, float)), ("max_rows", (int,))):
+        value = table.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kind) or value <= 0):
+            raise RepoConfigError(f"{source}: [data] {key} must be a positive {'integer' if key == 'max_rows' else 'number'}.")
+        limits[key] = value
+    return DataSection(new_columns=tuple(columns), **limits)
 
 
 def _dotted(name: str) -> bool:

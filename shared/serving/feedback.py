@@ -15,8 +15,13 @@ of the records, created only if absent, so the lake's blob trigger sees each fil
 data. Giving the same labels again finds the same name and the same content and records nothing new;
 different labels for rows already labeled are refused (409) rather than overwriting training data.
 
+Labels are checked before anything is written: finite, non-empty, and one of the classes the version
+that served was trained on (for a classifier). Feedback files join the dataset like any labeled upload,
+but start a retrain only once DRIFTLINE_FEEDBACK_MIN_ROWS feedback rows are new (see
+`shared.events.lake`), and at most DRIFTLINE_FEEDBACK_MAX_SHARE of a dataset's rows are feedback.
+
 When the request was served while a canary ran, correct/total counts go to the canary counters of the
-version that served it.
+alias that served it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +96,10 @@ def parse_body(body: Any) -> list[Labels]:
 def _label(value: Any, where: str, index: int) -> Any:
     if value is None or isinstance(value, (dict, list)):
         raise BadRequest(f"{where}: label {index} must be a number, string or boolean, got {json.dumps(value)}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRequest(f"{where}: label {index} is {value}; labels must be finite.")
+    if isinstance(value, str) and not value.strip():
+        raise BadRequest(f"{where}: label {index} is empty.")
     return value
 
 
@@ -110,8 +120,22 @@ def record(scorer: "Scorer", body: Any) -> dict[str, Any]:
         outside = [i for i in labels.by_index if i >= count]
         if outside:
             raise BadRequest(f"request {labels.request_id} has records 0..{count - 1}; index {outside[0]} is not one of them.")
+        classes = _classes(scorer, model, scored.version)
+        unknown = [] if classes is None else \
+            [label for label in labels.by_index.values() if not any(_same(label, known) for known in classes)]
+        if classes is not None and unknown:
+            raise BadRequest(f"request {labels.request_id}: label {json.dumps(unknown[0])} is not a class of "
+                             f"{model} v{scored.version} ({', '.join(map(str, classes[:10]))}).")
     results = [_write(scorer, model, scorer.target_column, labels, scored) for labels, scored in plan]
     return {"model": model, "results": results, "written": sum(r["status"] == "recorded" for r in results)}
+
+
+def _classes(scorer: "Scorer", model: str, version: int) -> list[Any] | None:
+    """The classes the version that served was trained on, or None when it has none (regression)."""
+    from shared.model import registry
+
+    schema = registry.version_info(scorer.storage, model, version)["schema"] or {}
+    return schema.get("classes")
 
 
 def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:

@@ -121,9 +121,13 @@ def test_a_client_request_id_is_not_a_join_key(call, scored, storage, rid):
         ([{"request_id": RID, "labels": [1, 0, 1]}, {"request_id": "nope", "labels": [1]}], 400, ["nope"]),
         ([{"request_id": RID, "labels": [1, 0, 1]}, {"request_id": "r-2001010100-x-000001-0", "labels": [1]}], 404,
          ["r-2001010100-x-000001-0"]),
+        ({"request_id": RID, "labels": [1, float("nan"), 0]}, 400, ["label 1", "finite"]),
+        ({"request_id": RID, "labels": [1, float("inf"), 0]}, 400, ["label 1", "finite"]),
+        ({"request_id": RID, "labels": [1, 7, 0]}, 400, ["label 7", "not a class"]),
+        ({"request_id": RID, "labels": [1, "", 0]}, 400, ["label 1 is empty"]),
     ],
     ids=["count-mismatch", "index-out-of-range", "null-label", "no-labels", "no-request-id", "one-malformed-in-list",
-         "one-unknown-in-list"],
+         "one-unknown-in-list", "nan-label", "infinite-label", "unknown-class", "empty-label"],
 )
 def test_bad_feedback_is_refused_and_writes_nothing(call, scored, storage, rid, body, status, words):
     body = json.loads(json.dumps(body).replace(RID, rid))

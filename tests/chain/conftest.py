@@ -78,7 +78,7 @@ def trained_files(labeled_frame: pd.DataFrame) -> dict[str, bytes]:
     model = f"fixture-{uuid.uuid4().hex[:8]}"
     message = StepMessage(run_id=uuid.uuid4().hex, step="retrain", model=model,
                           trigger={"kind": "manual"}, reason="fixture")
-    data = training.LabeledData(frame=labeled_frame, blobs=[{"name": "x.csv", "etag": "e", "rows": 2000}],
+    data = training.LabeledData(frame=labeled_frame, files=[{"name": "x.csv", "etag": "e", "sha256": "s", "rows": 2000, "feedback": False}],
                                 version="v")
     prefix = training.train_and_stage(storage, settings, message, data)["staging"]
     return {name: storage.get_bytes(names.MODELS, prefix + name)[0] for name in registry.ARTIFACTS}

@@ -34,11 +34,15 @@ def test_retrain_stages_artifacts_and_exact_lineage(chain, labeled_frame):
     assert json.loads(register)["payload"]["staging"] == registry.staging_prefix(chain.model, run_id)
 
     lineage = json.loads(staged(chain, run_id, "lineage.json"))
-    etags = {blob: chain.storage.etag(names.DATALAKE, blob) for blob in blobs}
-    assert [b["name"] for b in lineage["data"]["blobs"]] == sorted(blobs[:2])
-    assert all(b["etag"] == etags[b["name"]] for b in lineage["data"]["blobs"])
-    assert lineage["data"]["version"] == training.data_version([(b, etags[b]) for b in blobs[:2]])
-    assert lineage["data"]["skipped"][0]["name"] == blobs[2] and "Error" in lineage["data"]["skipped"][0]["reason"]
+    etags = {blob: chain.storage.etag(names.DATALAKE, blob).strip('"') for blob in blobs}
+    contents = {blob: hashlib.sha256(chain.storage.get_bytes(names.DATALAKE, blob)[0]).hexdigest() for blob in blobs}
+    files = lineage["data"]["files"]
+    assert [f["name"] for f in files] == sorted(blobs[:2])
+    assert all(f["etag"] == etags[f["name"]] and f["sha256"] == contents[f["name"]] for f in files)
+    assert [f["rows"] for f in files] == [1000, 1000] and lineage["data"]["feedback_share"] == 0
+    assert lineage["data"]["version"] == hashlib.sha256("\n".join(sorted(contents[b] for b in blobs[:2])).encode()).hexdigest()
+    [excluded] = lineage["data"]["excluded"]
+    assert excluded["name"] == blobs[2] and "malformed rows" in excluded["reason"]
     assert lineage["data"]["rows"] == 2000
     source = (Path(__file__).parents[1] / "helpers" / "entry_points.py").read_bytes()
     # The app's own entry point ran, not the trigger's commit: the lineage names no commit.
@@ -59,16 +63,34 @@ def test_retrain_stages_artifacts_and_exact_lineage(chain, labeled_frame):
     assert registry.versions(chain.storage, chain.model) == []  # staged, not yet a version
 
 
-def test_listing_reads_every_supported_format_and_versions_change_with_etags(chain, labeled_frame):
-    chain.upload(gzip.compress(labeled_frame.iloc[:50].to_csv(index=False).encode()), "a.csv.gz")
-    chain.upload(labeled_frame.iloc[50:100].to_json(orient="records", lines=True).encode(), "b.jsonl")
-    chain.upload(b"ignored", "notes.txt")
-    settings = chain_settings()
-    first = training.load_labeled(chain.storage, settings)
-    mine = [b for b in first.blobs if b["name"].startswith(f"{names.LABELED_PREFIX}{chain.model}/")]
-    assert sorted((b["name"].rsplit("/", 1)[1], b["rows"]) for b in mine) == [("a.csv.gz", 50), ("b.jsonl", 50)]
-    chain.upload(labeled_frame.iloc[50:100].to_json(orient="records", lines=True).encode(), "b.jsonl")
-    assert training.load_labeled(chain.storage, settings).version != first.version
+def test_the_dataset_is_what_intake_accepted_in_every_format_once_per_content(chain, labeled_frame):
+    part = labeled_frame.iloc[:50]
+    parquet = io.BytesIO()
+    labeled_frame.iloc[250:300].to_parquet(parquet, index=False)
+    uploads = {
+        "a.csv.gz": gzip.compress(part.to_csv(index=False).encode()),
+        "b.jsonl": labeled_frame.iloc[50:100].to_json(orient="records", lines=True).encode(),
+        "c.ndjson": labeled_frame.iloc[100:150].to_json(orient="records", lines=True).encode(),
+        "d.json": labeled_frame.iloc[150:200].to_json(orient="records", lines=True).encode(),
+        "e.pq": parquet.getvalue(),
+        "f.csv": labeled_frame.iloc[200:250].to_csv(index=False).encode(),
+    }
+    for name, data in uploads.items():
+        assert chain.intake(data, name)["action"] in ("retrain", "joined"), name
+    assert chain.intake(b"age,label\n1,inf\n", "bad.csv")["action"] == "quarantined"
+    first = training.load_labeled(chain.storage, chain_settings())
+    assert sorted((f["name"].rsplit("/", 1)[1], f["rows"]) for f in first.files) == [
+        (name, 50) for name in sorted(uploads)]
+    assert len(first.frame) == 300 and first.excluded == []  # the quarantined file is not even a candidate
+    # The same bytes again, under another name: one entry, the version does not move.
+    assert chain.intake(uploads["f.csv"], "copy-of-f.csv")["action"] == "same-content"
+    assert training.load_labeled(chain.storage, chain_settings()).version == first.version
+    # New content under an old name is new data.
+    chain.intake(labeled_frame.iloc[300:350].to_csv(index=False).encode(), "f.csv")
+    grown = training.load_labeled(chain.storage, chain_settings())
+    assert grown.version != first.version and len(grown.frame) == 300
+    assert [e["reason"] for e in grown.excluded if e["name"].endswith("f.csv")] == [
+        "its content changed since intake accepted it (the new upload is its own entry)"]
 
 
 def test_held_out_rows_stay_held_out_as_data_grows(labeled_frame):

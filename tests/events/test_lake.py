@@ -124,8 +124,12 @@ def test_duplicate_delivery_does_nothing_the_second_time(storage, functions, uni
     fire(functions, name, etag, data)
     assert len(runs_of(storage, model_name)) == 1
     assert len(queued_runs(storage)) == 1
-    # A new upload under the same name is a new ETag, hence new data.
-    upload(storage, functions, name, data)
+    # The same bytes uploaded again (a new ETag) are the same data: counted once, nothing starts.
+    again = upload(storage, functions, name, data)
+    assert receipt(storage, name, again)["action"] == "same-content"
+    assert len(runs_of(storage, model_name)) == 1
+    # New content under the same name is new data.
+    upload(storage, functions, name, csv_bytes(frame(20, seed=8)))
     assert len(runs_of(storage, model_name)) == 2
 
 
@@ -148,7 +152,11 @@ def test_clean_incoming_gets_a_report_and_no_run(storage, functions, unique, mod
     assert runs_of(storage, model_name) == []
 
 
-def test_drifted_incoming_starts_a_retrain_with_the_report(storage, functions, unique, model_name, production):
+def test_drifted_incoming_starts_a_retrain_with_the_report(storage, functions, env, unique, model_name, production):
+    env(DRIFTLINE_RETRAIN_MIN_NEW_ROWS="100")  # 60 new labeled rows wait for more...
+    labeled = f"labeled/{unique}/some.csv"
+    assert receipt(storage, labeled, upload(storage, functions, labeled, csv_bytes(frame(60, seed=4))))["action"] == "accepted"
+    env(DRIFTLINE_RETRAIN_MIN_NEW_ROWS="50")  # ...which are enough once drift asks
     name = f"incoming/{unique}/shifted.parquet"
     etag = upload(storage, functions, name, parquet_bytes(frame(1500, seed=10, shift=2.0)[FEATURES]))
     outcome = receipt(storage, name, etag)

@@ -55,11 +55,17 @@ def test_scheduled_retrain_starts_one_run_per_slot(storage, functions, env, mode
 
 
 def test_scheduled_drift_over_the_scoring_log_starts_a_retrain(storage, functions, env, model_name, production):
+    from shared.model import datasets
+
     env(DRIFTLINE_SCHEDULED_DRIFT="true", DRIFTLINE_DRIFT_WINDOW_HOURS="6")
     now = datetime.now(timezone.utc)
     for part in range(3):
         write_log(storage, model_name, now - timedelta(minutes=30 * part), frame(400, seed=30 + part, shift=2.0), part)
-    fire(functions, "timer_drift")
+    fire(functions, "timer_drift")  # drift, but no labeled rows production has not seen: it waits
+    assert runs_of(storage, model_name) == []
+    assert storage.read_json(names.MODELS, f"{model_name}/drift-pending.json") is not None
+    datasets.accept(storage, model_name, datasets.DatasetFile("labeled/new.csv", "e", "f" * 64, 300, now.isoformat()))
+    fire(functions, "timer_drift")  # the same drift with new labels to learn from: a retrain
     [run] = runs_of(storage, model_name)
     assert run["trigger"]["kind"] == "drift" and run["trigger"]["source"] == "scoring-log"
     [message] = messages_for(storage, names.FETCH_QUEUE, run["run_id"])

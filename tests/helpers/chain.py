@@ -42,6 +42,24 @@ class Chain:
         self.storage.put_bytes(names.DATALAKE, blob, data)
         return blob
 
+    def intake(self, data: pd.DataFrame | bytes, name: str) -> dict[str, Any]:
+        """Upload a labeled file (`name` under this model's folder, or a whole `labeled/...` blob name)
+        and hand it to intake, the lake trigger's core; returns its receipt."""
+        from datetime import datetime, timezone
+
+        from shared.events import lake
+
+        if name.startswith(names.LABELED_PREFIX):
+            blob = name
+            self.storage.put_bytes(names.DATALAKE, blob, data if isinstance(data, bytes) else
+                                   data.to_csv(index=False).encode())
+        else:
+            blob = self.upload(data, name)
+        etag = self.storage.etag(names.DATALAKE, blob) or ""
+        lake.handle_upload(self.storage, context.settings(), f"{names.DATALAKE}/{blob}", etag,
+                           datetime.now(timezone.utc))
+        return lake.read_receipt(self.storage, blob, etag)
+
     def start(self, blobs: list[str] | None = None, plan: str = "data", trigger: dict | None = None) -> str:
         run_id, _ = runs.start_run(
             self.storage, plan=plan, model=self.model, reason="test",

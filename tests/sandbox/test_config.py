@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.repo.config import (
-    InferenceSection, ModelSection, RepoConfigError, RoutingSection, TestsSection, load_config, parse_config,
+    DataSection, InferenceSection, ModelSection, RepoConfigError, RoutingSection, TestsSection, load_config, parse_config,
 )
 from tests.sandbox.paths import EXAMPLE
 
@@ -42,6 +42,12 @@ def test_optional_sections_may_be_left_out():
     assert config.inference is None and config.routing is None
     assert config.tests == TestsSection(unit=None, integration=None)
     assert dict(config.training.params) == {}
+
+
+def test_the_data_section_sets_the_window_and_new_columns():
+    config = parse_config(MINIMAL + '[data]\nnew_columns = ["tenure_days"]\nmax_age_days = 90\nmax_rows = 5000\n')
+    assert config.data == DataSection(new_columns=("tenure_days",), max_age_days=90, max_rows=5000)
+    assert parse_config(MINIMAL).data == DataSection()
 
 
 def test_params_are_read_only_and_paths_normalized():
@@ -83,6 +89,11 @@ def test_params_are_read_only_and_paths_normalized():
     (MINIMAL + '[routing]\nignore = ["!"]\n', "[routing] ignore has a bad glob '!'"),
     (MINIMAL + '[routing]\nignore = ["# docs"]\n', "[routing] ignore glob '# docs' matches nothing"),
     (MINIMAL + '[routing]\nfull = ["x"]\n', "unknown key [routing] full"),
+    (MINIMAL + '[data]\nnew_columns = "tenure"\n', "[data] new_columns must be a list of column names"),
+    (MINIMAL + "[data]\nmax_rows = 0\n", "[data] max_rows must be a positive integer"),
+    (MINIMAL + "[data]\nmax_rows = 1.5\n", "[data] max_rows must be a positive integer"),
+    (MINIMAL + "[data]\nmax_age_days = true\n", "[data] max_age_days must be a positive number"),
+    (MINIMAL + "[data]\nwindow = 3\n", "unknown key [data] window"),
 ])
 def test_each_error_names_its_key(text, names):
     with pytest.raises(RepoConfigError) as raised:
