@@ -4,14 +4,19 @@ and the run records in storage.
 
 The app watches a local git repository made from examples/churn (DRIFTLINE_CODE_SOURCE=git:, set by
 `./driftline start --demo`):
-1. upload labeled training data -> fetch the branch tip, train its code, test, deploy: version N
+1. upload labeled training data -> fetch the branch tip, train its code, test, deploy: version 1
 2. score a few records through POST /api/score
 3. upload a production batch like the training data -> drift report, no drift
-4. upload a drifted batch -> drift report, a retrain starts by itself -> version N+1 deployed
-5. upload a malformed file -> quarantined with a reason, original untouched
-6. push a training-code commit -> unit tests, train, integration tests, deploy; the lineage names it
-7. push an inference-code commit -> a new release of the production version; scores show its code
-8. push a commit that fails a unit test -> rejected, production untouched
+4. upload a drifted batch -> drift report; no new labels yet, so nothing retrains: labels needed
+5. upload labeled rows of the new segment -> the retrain the drift waited for -> version 2, trained on
+   a dataset (and with metrics) that differ from version 1's
+6. upload a malformed file -> quarantined with a reason, original untouched
+7. push a training-code commit -> unit tests, train, integration tests, deploy; the lineage names it
+8. push an inference-code commit -> a new release of the production version; scores show its code
+9. push a commit that fails a unit test -> rejected, production untouched
+
+Each demo gets a model of its own (`churn-demo-<time>`), so running it again on the same emulator data
+starts from nothing rather than from what an earlier demo trained.
 """
 
 from __future__ import annotations
@@ -180,8 +185,10 @@ def follow_push(storage: Storage, run_id: str) -> dict[str, Any]:
 
 def demo_settings(repository: Path = DEMO_REPOSITORY) -> dict[str, str]:
     """The app settings the demo needs on top of local.settings.json: uploads land seconds apart (a
-    short coalescing window keeps it quick), and the app watches the demo's repository."""
-    return {"DRIFTLINE_RETRAIN_COALESCE_SECONDS": "5", "DRIFTLINE_CODE_SOURCE": f"git:{repository}"}
+    short coalescing window keeps it quick), the app watches the demo's repository, and the model is
+    this demo's own."""
+    return {"DRIFTLINE_RETRAIN_COALESCE_SECONDS": "5", "DRIFTLINE_CODE_SOURCE": f"git:{repository}",
+            "DRIFTLINE_MODEL_NAME": f"churn-demo-{time.strftime('%Y%m%d%H%M%S')}"}
 
 
 def run_demo(base: str, repository_path: Path = DEMO_REPOSITORY) -> None:
@@ -192,38 +199,50 @@ def run_demo(base: str, repository_path: Path = DEMO_REPOSITORY) -> None:
     tip = repository.make(model)
     say(f"the watched repository: {_shown(repository_path)} (examples/churn), main at {tip[:7]}")
 
-    say("step 1/8: new labeled training data lands in the lake")
+    say("step 1/9: new labeled training data lands in the lake")
     deploy_from_upload(storage, SAMPLES / "labeled" / "customers.csv", f"labeled/demo-{stamp}/customers.csv")
     overview = requests.get(f"{base}/api/models/{model}", timeout=30).json()
     first = overview["aliases"]["production"]["version"]
     say(f"{model} version {first} is in production")
 
-    say("step 2/8: the app scores requests with the production model")
+    say("step 2/9: the app scores requests with the production model")
     answer = score(base, sample_records(3))
     say(f"POST /api/score -> version {answer['version']}, predictions {answer['predictions']}")
 
-    say("step 3/8: a production batch like the training data arrives")
+    say("step 3/9: a production batch like the training data arrives")
     etag = upload(storage, SAMPLES / "incoming" / "batch-ok.csv", f"incoming/demo-{stamp}/batch-ok.csv")
     receipt = wait_for_receipt(storage, f"incoming/demo-{stamp}/batch-ok.csv", etag)
     say(f"drift check: {receipt['action']} ({receipt['detail']}); report reports/{receipt.get('report')}.html")
 
-    say("step 4/8: a drifted production batch arrives; drift past the threshold retrains by itself")
-    drifted = deploy_from_upload(storage, SAMPLES / "incoming" / "batch-drifted.csv",
-                                 f"incoming/demo-{stamp}/batch-drifted.csv")
-    if drifted["action"] != "drift":
-        raise SystemExit(f"expected the drifted batch to start a retrain, but the lake trigger said "
+    say("step 4/9: a drifted production batch arrives")
+    name = f"incoming/demo-{stamp}/batch-drifted.csv"
+    drifted = wait_for_receipt(storage, name, upload(storage, SAMPLES / "incoming" / "batch-drifted.csv", name))
+    say(f"drift check: {drifted['action']} ({drifted['detail']}); report reports/{drifted.get('report')}.html")
+    if drifted["action"] != "labels-needed":
+        raise SystemExit(f"expected drift with no new labels to wait for them, but the lake trigger said "
                          f"{drifted['action']}: {drifted['detail']}")
-    say(f"drift report: reports/{drifted['report']}.html")
+
+    say("step 5/9: labeled rows of the new segment arrive; the retrain the drift waited for starts")
+    retrained = deploy_from_upload(storage, SAMPLES / "labeled" / "new-segment" / "customers.csv",
+                                   f"labeled/demo-{stamp}/new-segment.csv")
+    if "answers the drift" not in retrained["run"]["reason"]:
+        raise SystemExit(f"expected the labeled upload's retrain to answer the drift: {retrained['run']['reason']}")
     overview = requests.get(f"{base}/api/models/{model}", timeout=30).json()
     second = overview["aliases"]["production"]["version"]
-    say(f"{model} version {second} is in production (previous: {overview['aliases']['previous']['version']})")
+    versions = {v["version"]: v for v in overview["versions"]}
+    before, after = versions[first], versions[second]
+    say(f"{model} version {second} is in production (previous: {overview['aliases']['previous']['version']}): "
+        f"data {str(before['data_version'])[:12]} -> {str(after['data_version'])[:12]}, holdout accuracy "
+        f"{before['metrics']['holdout']['accuracy']:.3f} -> {after['metrics']['holdout']['accuracy']:.3f}")
+    if before["data_version"] == after["data_version"]:
+        raise SystemExit("expected version 2 to be trained on a different dataset than version 1")
 
-    say("step 5/8: a malformed file arrives")
+    say("step 6/9: a malformed file arrives")
     name = f"incoming/demo-{stamp}/malformed.csv"
     receipt = wait_for_receipt(storage, name, upload(storage, SAMPLES / "incoming" / "malformed.csv", name))
     say(f"lake trigger: {receipt['action']} ({receipt['detail']})")
 
-    say("step 6/8: a training-code commit is pushed")
+    say("step 7/9: a training-code commit is pushed")
     params = repository.read("driftline.toml").replace("n_estimators = 200", "n_estimators = 300")
     run = follow_push(storage, commit_and_push(base, repository, "more trees", {"driftline.toml": params}))
     if run["status"] != "succeeded":
@@ -233,7 +252,7 @@ def run_demo(base: str, repository_path: Path = DEMO_REPOSITORY) -> None:
     say(f"{model} v{lineage['version']} serves; trained from commit {str(code.get('commit'))[:7]}, files "
         f"{', '.join(f'{path} {digest[:8]}' for path, digest in sorted((code.get('files') or {}).items()))}")
 
-    say("step 7/8: an inference-code commit is pushed")
+    say("step 8/9: an inference-code commit is pushed")
     score_py = repository.read("inference/score.py").replace(
         "return model.predict_proba(add_features(frame)).tolist()",
         "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]")
@@ -251,7 +270,7 @@ def run_demo(base: str, repository_path: Path = DEMO_REPOSITORY) -> None:
             p == round(p, 2) for row in answer.get("probabilities") or [[0.123]] for p in row):
         raise SystemExit("expected the inference commit's release to serve, with probabilities to two decimals")
 
-    say("step 8/8: a commit that fails a unit test is pushed")
+    say("step 9/9: a commit that fails a unit test is pushed")
     serving = requests.get(f"{base}/api/models/{model}", timeout=30).json()["aliases"]["production"]
     broken = "def test_the_new_feature_is_positive():\n    assert -1 > 0\n"
     run = follow_push(storage, commit_and_push(base, repository, "a failing test",
@@ -261,6 +280,7 @@ def run_demo(base: str, repository_path: Path = DEMO_REPOSITORY) -> None:
     if run["status"] != "rejected" or after != serving:
         raise SystemExit("expected the failing commit to be rejected with production untouched")
     say(f"production untouched: v{after['version']}")
-    say(f"done: version {first} -> {second} on drift -> {lineage['version']} from a training commit, a new release "
+    say(f"done: version {first} -> {second} on drift once labels came -> {lineage['version']} from a training "
+        "commit, a new release "
         f"from an inference commit, a failing commit rejected; reports are in the '{names.REPORTS}' container "
         "(Azure Storage Explorer -> Local emulator)")

@@ -8,6 +8,8 @@ Writes, deterministically for a seed:
 - incoming/batch-ok.csv  a production batch from the same distribution, without the label;
 - incoming/batch-drifted.csv  a batch from a new customer segment: age, income, plan, tenure and
   satisfaction have clearly shifted (5 of 8 features, past the default 50% dataset threshold);
+- labeled/new-segment/customers.csv  labeled rows of that new segment, as they arrive once its
+  churn is known: what a drift retrain waits for;
 - incoming/malformed.csv  a file a CSV reader rejects (ragged rows, an unterminated quote).
 """
 
@@ -61,10 +63,13 @@ def write(out: Path, rows: int, seed: int) -> list[Path]:
     labeled["label"] = churn_labels(rng, labeled)
     batch_ok = customers(rng, rows // 4)
     batch_drifted = customers(rng, rows // 4, drifted=True)
+    new_segment = customers(rng, rows // 2, drifted=True)  # drawn last: the files above stay as they were
+    new_segment["label"] = churn_labels(rng, new_segment)
     files = {
         out / "labeled" / "customers.csv": labeled,
         out / "incoming" / "batch-ok.csv": batch_ok,
         out / "incoming" / "batch-drifted.csv": batch_drifted,
+        out / "labeled" / "new-segment" / "customers.csv": new_segment,
     }
     for path, frame in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ devhost in a process of its own, with the example settings; the demo driving it 
 git and signed webhooks), here on an Azurite of its own and a repository in a temporary folder.
 
 Every step of the demo checks its outcome and stops with a SystemExit naming what went wrong, so this
-test fails when any of the README's eight outcomes does not happen."""
+test fails when any of the README's nine outcomes does not happen."""
 
 from __future__ import annotations
 
@@ -51,4 +51,5 @@ def test_the_demo_shows_every_outcome_the_readme_promises(module_azurite, tmp_pa
         log.close()
         context.reset()
     shown = capsys.readouterr().out
-    assert all(f"step {n}/8" in shown for n in range(1, 9)) and "done: version 1 -> 2 on drift -> 3" in shown
+    assert all(f"step {n}/9" in shown for n in range(1, 10))
+    assert "done: version 1 -> 2 on drift once labels came -> 3 from a training commit" in shown

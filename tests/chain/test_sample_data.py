@@ -24,11 +24,15 @@ def test_sample_data_is_deterministic_and_shaped_as_documented(tmp_path):
     assert "label" not in ok.columns and list(ok.columns) == list(drifted.columns)
     assert drifted["age"].mean() - ok["age"].mean() > 10
     assert (drifted["plan"] == "premium").mean() > 2 * (ok["plan"] == "premium").mean()
+    segment = pd.read_csv(paths[3])  # the labels the drift waits for: the drifted segment, labeled
+    assert list(segment.columns) == list(labeled.columns) and len(segment) == 1000
+    assert segment["age"].mean() - labeled["age"].mean() > 10 and set(segment["label"]) == {0, 1}
     with pytest.raises(pd.errors.ParserError):
-        pd.read_csv(paths[3])
+        pd.read_csv(paths[4])
 
 
 def test_committed_sample_matches_the_generator(tmp_path):
-    committed = SCRIPT.parent.parent / "sample_data" / "labeled" / "customers.csv"
+    root = SCRIPT.parent.parent / "sample_data"
     write = runpy.run_path(str(SCRIPT))["write"]
-    assert write(tmp_path, 2000, 7)[0].read_bytes() == committed.read_bytes()
+    for made in write(tmp_path, 2000, 7):
+        assert made.read_bytes() == (root / made.relative_to(tmp_path)).read_bytes(), made
