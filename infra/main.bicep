@@ -45,6 +45,9 @@ param githubToken string = ''
 @description('Azure DevOps PAT (Code: read). Empty: the app identity is used (DRIFTLINE_CODE_SOURCE=azure-devops).')
 param adoPat string = ''
 
+@description('Secrets already in the Key Vault (set with az keyvault secret set), comma-separated names, e.g. "github-token,ado-pat": referenced although no value was given here, and left untouched.')
+param vaultSecrets string = ''
+
 // What the app watches and serves.
 @description('Model name; the watched repository\'s driftline.toml [model] name must match.')
 param modelName string = 'driftline-model'
@@ -222,9 +225,10 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-// A setting whose secret was given references it in Key Vault (by name, no version: the latest
-// version is read); one not given stays empty, which the app reads as unset.
+// A setting whose secret was given, or is listed in vaultSecrets, references it in Key Vault (by
+// name, no version: the latest version is read); any other stays empty, which the app reads as unset.
 var vaultReference = '@Microsoft.KeyVault(VaultName=${vault.outputs.name};SecretName='
+var inVault = split(replace(vaultSecrets, ' ', ''), ',')
 
 // Every app setting the app reads (shared/platform/settings.py, the timer schedules of
 // functions/timers.py); tests/infra/test_coverage.py checks this list against the code and
@@ -255,9 +259,9 @@ var appSettings = {
   DRIFTLINE_CANARY_MIN_FEEDBACK: '20'
   DRIFTLINE_CANARY_FLUSH_REQUESTS: '50'
   DRIFTLINE_NOTIFY_URL: notifyUrl
-  DRIFTLINE_NOTIFY_SECRET: empty(notifySecret) ? '' : '${vaultReference}notify-secret)'
-  DRIFTLINE_GITHUB_SECRET: empty(githubSecret) ? '' : '${vaultReference}github-secret)'
-  DRIFTLINE_ADO_SECRET: empty(adoSecret) ? '' : '${vaultReference}ado-secret)'
+  DRIFTLINE_NOTIFY_SECRET: empty(notifySecret) && !contains(inVault, 'notify-secret') ? '' : '${vaultReference}notify-secret)'
+  DRIFTLINE_GITHUB_SECRET: empty(githubSecret) && !contains(inVault, 'github-secret') ? '' : '${vaultReference}github-secret)'
+  DRIFTLINE_ADO_SECRET: empty(adoSecret) && !contains(inVault, 'ado-secret') ? '' : '${vaultReference}ado-secret)'
   DRIFTLINE_BRANCHES: branches
   DRIFTLINE_ROUTING_FILE: 'routing.toml'
   DRIFTLINE_WAIT_FOR_CI: waitForCi
@@ -292,12 +296,12 @@ var appSettings = {
   DRIFTLINE_AZUREML_ENVIRONMENT: ''
   DRIFTLINE_CODE_SOURCE: codeSource
   DRIFTLINE_GITHUB_REPOSITORY: githubRepository
-  DRIFTLINE_GITHUB_TOKEN: empty(githubToken) ? '' : '${vaultReference}github-token)'
+  DRIFTLINE_GITHUB_TOKEN: empty(githubToken) && !contains(inVault, 'github-token') ? '' : '${vaultReference}github-token)'
   DRIFTLINE_GITHUB_API_URL: 'https://api.github.com'
   DRIFTLINE_ADO_ORGANIZATION_URL: adoOrganizationUrl
   DRIFTLINE_ADO_PROJECT: adoProject
   DRIFTLINE_ADO_REPOSITORY: adoRepository
-  DRIFTLINE_ADO_PAT: empty(adoPat) ? '' : '${vaultReference}ado-pat)'
+  DRIFTLINE_ADO_PAT: empty(adoPat) && !contains(inVault, 'ado-pat') ? '' : '${vaultReference}ado-pat)'
   DRIFTLINE_SNAPSHOT_MAX_BYTES: '52428800'
   DRIFTLINE_SNAPSHOT_MAX_FILES: '5000'
 }

@@ -126,12 +126,20 @@ def test_flex_consumption_settings():
 
 
 def test_secrets_come_from_key_vault():
-    settings = bicep_settings()
-    for setting, secret in {"DRIFTLINE_GITHUB_SECRET": "github-secret", "DRIFTLINE_ADO_SECRET": "ado-secret",
-                            "DRIFTLINE_NOTIFY_SECRET": "notify-secret", "DRIFTLINE_GITHUB_TOKEN": "github-token",
-                            "DRIFTLINE_ADO_PAT": "ado-pat"}.items():
-        assert settings[setting].endswith(f"'${{vaultReference}}{secret})'"), setting
-        assert f"'{secret}':" in bicep.read("main.bicep"), f"{secret} is not written to Key Vault"
+    """Each secret setting references its Key Vault secret when given or listed in vaultSecrets."""
+    settings, text = bicep_settings(), bicep.read("main.bicep")
+    secrets = bicep.object_entries(text, "var secretValues")
+    expected = {"DRIFTLINE_GITHUB_SECRET": "github-secret", "DRIFTLINE_ADO_SECRET": "ado-secret",
+                "DRIFTLINE_NOTIFY_SECRET": "notify-secret", "DRIFTLINE_GITHUB_TOKEN": "github-token",
+                "DRIFTLINE_ADO_PAT": "ado-pat"}
+    assert set(secrets) == set(expected.values())
+    for setting, secret in expected.items():
+        param = secrets[secret]
+        lines = text.splitlines()
+        declared = lines.index(f"param {param} string = ''")
+        assert "@secure()" in lines[declared - 2:declared], f"{param} is not a @secure() parameter"
+        assert settings[setting] == (f"empty({param}) && !contains(inVault, '{secret}') ? '' : "
+                                     f"'${{vaultReference}}{secret})'"), setting
     assert "keyVaultReferenceIdentity: identityId" in bicep.read("app/function.bicep")
 
 
