@@ -25,6 +25,10 @@ param location string
 @description('Object id of the user running azd (AZURE_PRINCIPAL_ID): may upload data and manage the secrets. Empty: none.')
 param principalId string = ''
 
+@description('What principalId is: a user (azd up from a laptop) or a service principal (a pipeline).')
+@allowed(['User', 'ServicePrincipal'])
+param principalType string = 'User'
+
 @description('Resource group name. Empty: rg-<environmentName>.')
 param resourceGroupName string = ''
 
@@ -210,6 +214,7 @@ module vault 'app/keyvault.bicep' = {
     tags: tags
     readerPrincipalId: identity.outputs.principalId
     officerPrincipalId: principalId
+    officerPrincipalType: principalType
     secretValues: secretValues
   }
 }
@@ -222,6 +227,7 @@ module rbac 'app/rbac.bicep' = {
     appInsightsName: insights.outputs.name
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 

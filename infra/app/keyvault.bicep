@@ -12,6 +12,8 @@ param readerPrincipalId string
 
 @description('Principal id of a user who manages the secrets (az keyvault secret set). Empty: none.')
 param officerPrincipalId string = ''
+@allowed(['User', 'ServicePrincipal'])
+param officerPrincipalType string = 'User'
 
 @secure()
 @description('Secret name -> value; entries with an empty value are not written.')
@@ -69,7 +71,7 @@ resource userManagesSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01'
   scope: vault
   properties: {
     principalId: officerPrincipalId
-    principalType: 'User'
+    principalType: officerPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
   }
 }

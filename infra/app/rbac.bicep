@@ -13,6 +13,8 @@ param appPrincipalId string
 
 @description('Principal id of the user who uploads data (azd sets it to the signed-in user). Empty: none.')
 param userPrincipalId string = ''
+@allowed(['User', 'ServicePrincipal'])
+param userPrincipalType string = 'User'
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -56,7 +58,7 @@ resource userUploads 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
   scope: storage
   properties: {
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
   }
 }
