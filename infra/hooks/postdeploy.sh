@@ -1,11 +1,14 @@
 #!/bin/sh
-# azd postdeploy hook: subscribe the lake's blob triggers to BlobCreated events.
+# azd postdeploy hook: deploy the lake's Event Grid subscriptions (infra/app/lake-events.bicep).
 # The EventGrid blob trigger source delivers events to the blob extension's webhook, whose key
-# (`blobs_extension`) exists only after the app's code has started, hence after deploy, not in Bicep.
+# (`blobs_extension`) exists only after the deployed code has started and indexed its blob triggers,
+# hence after `azd deploy`, not in main.bicep. Idempotent: a second run updates the subscriptions.
+# Needs the Azure CLI, signed in to the same subscription as azd (docs/deploy.md).
 set -eu
 app="$AZURE_FUNCTION_APP_NAME"
 group="$AZURE_RESOURCE_GROUP"
 topic="$AZURE_EVENTGRID_TOPIC_NAME"
+here=$(cd "$(dirname "$0")" && pwd)
 
 key=""
 for _ in $(seq 1 30); do
@@ -13,16 +16,11 @@ for _ in $(seq 1 30); do
   [ -n "$key" ] && break
   sleep 10  # the host creates the key when it first indexes the blob triggers
 done
-[ -n "$key" ] || { echo "no blobs_extension key on $app after 5 minutes; is the app running?" >&2; exit 1; }
+[ -n "$key" ] || { echo "no blobs_extension key on $app after 5 minutes; is the app running? (see docs/deploy.md, Logs)" >&2; exit 1; }
 
-for function in on_labeled on_incoming; do
-  folder=${function#on_}
-  az eventgrid system-topic event-subscription create \
-    --resource-group "$group" --system-topic-name "$topic" --name "$(echo "$function" | tr _ -)" \
-    --endpoint-type webhook \
-    --endpoint "https://$app.azurewebsites.net/runtime/webhooks/blobs?functionName=Host.Functions.$function&code=$key" \
-    --included-event-types Microsoft.Storage.BlobCreated \
-    --subject-begins-with "/blobServices/default/containers/datalake/blobs/$folder/" \
-    --output none
-  echo "subscribed $function to BlobCreated under datalake/$folder/"
-done
+az deployment group create \
+  --resource-group "$group" --name lake-events \
+  --template-file "$here/../app/lake-events.bicep" \
+  --parameters functionAppName="$app" systemTopicName="$topic" \
+  --output none
+echo "subscribed on_labeled and on_incoming to BlobCreated under datalake/labeled/ and datalake/incoming/"
