@@ -166,14 +166,15 @@ def validate_labeled(storage: Storage, settings: Settings, name: str, etag: str,
     from shared.model.labeled import BadFile, FileLimits, check_labeled, read_labeled
 
     limits = FileLimits(max_bytes=settings.labeled_max_bytes, max_columns=settings.labeled_max_columns)
+    version_id = storage.version_id(names.DATALAKE, name)  # with blob versioning: read back exactly later
     try:
-        with storage.open_stream(names.DATALAKE, name) as stream:
+        with storage.open_stream(names.DATALAKE, name, version_id=version_id) as stream:
             frame, sha256 = read_labeled(stream, name, limits)
         checked = check_labeled(frame, sha256, settings.target_column, production_contract(storage, settings))
     except BadFile as problem:
         raise Rejected(str(problem)) from None
     return datasets.DatasetFile(name=name, etag=etag, sha256=checked.sha256, rows=checked.rows,
-                                accepted=now.isoformat(timespec="milliseconds"))
+                                accepted=now.isoformat(timespec="milliseconds"), version_id=version_id)
 
 
 def production_contract(storage: Storage, settings: Settings):

@@ -89,7 +89,8 @@ def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | Non
     frames, seen, columns = [], set(), None
     for file in candidates:
         try:
-            with storage.open_stream(names.DATALAKE, file.name) as stream:
+            # With blob versioning the accepted version itself is read, even after the blob changed.
+            with storage.open_stream(names.DATALAKE, file.name, version_id=file.version_id) as stream:
                 frame, sha256 = read_labeled(stream, file.name, limits)
             checked = check_labeled(frame, sha256, target, contract)
             if file.sha256 and sha256 != file.sha256:

@@ -114,17 +114,25 @@ class AzureStorage(Storage):
         downloader = self._download(container, name)
         return downloader.readall(), downloader.properties.etag
 
-    def open_stream(self, container: str, name: str) -> IO[bytes]:
-        reader = _DownloadReader(self._download(container, name))
+    def open_stream(self, container: str, name: str, *, version_id: str | None = None) -> IO[bytes]:
+        reader = _DownloadReader(self._download(container, name, version_id))
         return io.BufferedReader(reader, buffer_size=4 * 1024 * 1024)
 
-    def _download(self, container: str, name: str) -> StorageStreamDownloader:
+    def version_id(self, container: str, name: str) -> str | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return self.container(container).get_blob_client(name).download_blob()
+            return self.container(container).get_blob_client(name).get_blob_properties().version_id
         except ResourceNotFoundError:
-            raise BlobNotFound(f"{container}/{name}") from None
+            return None
+
+    def _download(self, container: str, name: str, version_id: str | None = None) -> StorageStreamDownloader:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.container(container).get_blob_client(name).download_blob(version_id=version_id)
+        except ResourceNotFoundError:
+            raise BlobNotFound(f"{container}/{name}" + (f" version {version_id}" if version_id else "")) from None
 
     def put_bytes(
         self,

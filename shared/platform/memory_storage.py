@@ -47,12 +47,15 @@ class MemoryStorage(Storage):
     """Blobs and queues in dictionaries behind one lock.
 
     `clock` (seconds, monotonic) decides when a delayed message becomes visible; tests of delays
-    can pass a hand-driven one."""
+    can pass a hand-driven one. With `versioning`, every write keeps the content it replaces as a
+    version, as an Azure account with blob versioning does (its ETag is the version id here)."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, versioning: bool = False):
         self._clock = clock
         self._lock = threading.Lock()
         self._blobs: dict[tuple[str, str], _Blob] = {}
+        self._versioning = versioning
+        self._kept: dict[tuple[str, str, str], bytes] = {}  # (container, name, version id) -> content
         self._queues: dict[str, list[_Message]] = defaultdict(list)
         self._versions = itertools.count(1)
 
@@ -73,8 +76,21 @@ class MemoryStorage(Storage):
         blob = self._blob(container, name)
         return blob.data, blob.etag
 
-    def open_stream(self, container: str, name: str) -> IO[bytes]:
-        return io.BytesIO(self._blob(container, name).data)
+    def open_stream(self, container: str, name: str, *, version_id: str | None = None) -> IO[bytes]:
+        if version_id is None:
+            return io.BytesIO(self._blob(container, name).data)
+        with self._lock:
+            kept = self._kept.get((container, name, version_id))
+        if kept is None:
+            raise BlobNotFound(f"{container}/{name} version {version_id}")
+        return io.BytesIO(kept)
+
+    def version_id(self, container: str, name: str) -> str | None:
+        if not self._versioning:
+            return None
+        with self._lock:
+            blob = self._blobs.get((container, name))
+        return None if blob is None else blob.etag.strip('"')
 
     def put_bytes(
         self,
@@ -97,6 +113,8 @@ class MemoryStorage(Storage):
                 raise ConditionFailed(f"{container}/{name}: the blob changed since it was read")
             blob = _Blob(bytes(content), self._new_etag(), _now(), content_type, dict(metadata or {}))
             self._blobs[key] = blob
+            if self._versioning:
+                self._kept[(container, name, blob.etag.strip('"'))] = blob.data
         return blob.etag
 
     def exists(self, container: str, name: str) -> bool:

@@ -67,10 +67,16 @@ class Storage(abc.ABC):
         """The blob's content and ETag; raises BlobNotFound."""
 
     @abc.abstractmethod
-    def open_stream(self, container: str, name: str) -> IO[bytes]:
-        """A read-only file-like object over the blob's content; raises BlobNotFound.
+    def open_stream(self, container: str, name: str, *, version_id: str | None = None) -> IO[bytes]:
+        """A read-only file-like object over the blob's content (or over the version `version_id` of
+        it, which blob versioning keeps after the blob is overwritten); raises BlobNotFound.
 
         Azure streams it in chunks (never loads it whole), so multi-GB files can be read."""
+
+    @abc.abstractmethod
+    def version_id(self, container: str, name: str) -> str | None:
+        """The id of the blob's current version where the account keeps versions (blob versioning
+        on), else None; None also when the blob is absent."""
 
     @abc.abstractmethod
     def put_bytes(

@@ -178,3 +178,21 @@ def test_an_old_file_changed_in_place_is_left_out_with_the_reason(chain, labeled
     run_id = chain.start(trigger={"kind": "timer"})
     chain.pump(run_id)
     assert "no usable labeled data" in chain.run(run_id)["steps"]["retrain"]["detail"]
+
+
+def test_with_blob_versioning_an_old_dataset_reads_back_exactly(labeled_frame):
+    from shared.model import training
+    from shared.platform.memory_storage import MemoryStorage
+    from shared.platform.settings import load_settings
+    from tests.helpers.memory import MEMORY_CONNECTION
+
+    storage = MemoryStorage(versioning=True)
+    settings = load_settings({"AzureWebJobsStorage": MEMORY_CONNECTION, "DRIFTLINE_RETRAIN_COALESCE_SECONDS": "0"})
+    blob = "labeled/versioned/a.csv"
+    original = labeled_frame.iloc[:100].to_csv(index=False).encode()
+    lake.handle_upload(storage, settings, blob, storage.put_bytes(names.DATALAKE, blob, original))
+    storage.put_bytes(names.DATALAKE, blob, labeled_frame.iloc[100:110].to_csv(index=False).encode())  # no trigger
+    data = training.load_labeled(storage, settings)
+    [file] = data.files
+    assert file["version_id"] and len(data.frame) == 100 and data.excluded == []
+    assert data.frame.equals(pd.read_csv(io.BytesIO(original)))
