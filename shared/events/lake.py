@@ -21,7 +21,8 @@ a dataset; the original is left untouched. Each (name, ETag) is handled once: a 
 from it, so a duplicate delivery of the same upload does nothing.
 
 Files are streamed from storage (the drift engine's readers spool non-seekable streams to a temporary
-file, never to memory).
+file). An incoming batch is never whole in memory; a labeled file is, once decoded, as training will
+hold it, which is why its decoded size is bounded (DRIFTLINE_LABELED_MAX_BYTES) while it is read.
 """
 
 from __future__ import annotations
