@@ -132,7 +132,7 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
                                                  "its rows count once; nothing starts")
     fresh = fresh_rows(storage, settings)
     if fresh.counted < settings.retrain_min_new_rows:
-        return LakeOutcome(name, "accepted", f"{file.rows} rows joined the dataset; {fresh.describe(settings)}; "
+        return LakeOutcome(name, "accepted", f"{file.rows} rows joined the dataset; {fresh.describe()}; "
                                              f"a retrain starts at {settings.retrain_min_new_rows} new rows")
     window = settings.retrain_coalesce_seconds
     if window > 0:
@@ -152,10 +152,10 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
         trigger={"kind": "upload", "blob": name, "etag": etag},
         reason=reason, payload=payload, run_id=run_id, delay_seconds=delay,
     )
-    if pending:
-        clear_drift_pending(storage, settings.model_name)
+    if created and pending:
+        clear_drift_pending(storage, settings.model_name)  # this run carries its report
     if created:
-        return LakeOutcome(name, "retrain", f"{file.rows} rows; {fresh.describe(settings)}; retrain starts in "
+        return LakeOutcome(name, "retrain", f"{file.rows} rows; {fresh.describe()}; retrain starts in "
                                             f"{delay or 0} s", run_id)
     runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain")
     return LakeOutcome(name, "joined", f"{file.rows} rows; joins the retrain of this window", run_id)
@@ -198,7 +198,7 @@ class FreshRows:
         """What counts toward a retrain: upload rows, and feedback rows once there are enough."""
         return self.uploads + (self.feedback if self.feedback >= self.feedback_min else 0)
 
-    def describe(self, settings: Settings) -> str:
+    def describe(self) -> str:
         return (f"{self.uploads} new uploaded rows and {self.feedback} new feedback rows since the "
                 f"production model's dataset (feedback counts from {self.feedback_min})")
 
@@ -286,8 +286,8 @@ def start_drift_retrain(
                    "report_html": f"{names.REPORTS}/{check.report}.html", "trigger": trigger}
         storage.write_json(names.MODELS, _pending_name(settings.model_name), pending)
         notify.enqueue(storage, "drift.detected", model=settings.model_name, key=check.report,
-                       data={**pending, "labels_needed": True, "new_rows": fresh.describe(settings)})
-        log.info("%s; labels needed: %s", reason, fresh.describe(settings))
+                       data={**pending, "labels_needed": True, "new_rows": fresh.describe()})
+        log.info("%s; labels needed: %s", reason, fresh.describe())
         return None
     run_id, _ = runs.start_run(
         storage, plan="data", model=settings.model_name, trigger=trigger, reason=reason,

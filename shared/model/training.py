@@ -30,15 +30,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.chain.states import RunStatus, StopRun
 from shared.model import datasets, registry
 from shared.platform import names
 from shared.platform.clock import utcnow
 from shared.platform.errors import BlobNotFound
-from shared.repo.config import DataSection
-from shared.chain.states import RunStatus, StopRun
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
+from shared.repo.config import DataSection
 
 DEFAULT_ENTRY_POINT = "shared.model.default_model:train"
 
@@ -92,11 +92,11 @@ def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | Non
             # With blob versioning the accepted version itself is read, even after the blob changed.
             with storage.open_stream(names.DATALAKE, file.name, version_id=file.version_id) as stream:
                 frame, sha256 = read_labeled(stream, file.name, limits)
-            checked = check_labeled(frame, sha256, target, contract)
             if file.sha256 and sha256 != file.sha256:
                 raise BadFile("its content changed since intake accepted it (the new upload is its own entry)")
             if sha256 in seen:
                 raise BadFile("the same content as another file of this dataset")
+            checked = check_labeled(frame, sha256, target, contract)
             these = sorted(map(str, checked.frame.columns))
             if columns is not None and these != columns:
                 raise BadFile(f"its columns differ from the dataset's ({', '.join(sorted(set(these) ^ set(columns)))})")
