@@ -162,11 +162,12 @@ def executions_per_month(schedule: str) -> float:
 
     end = REFERENCE_YEAR + timedelta(days=365)
     moments = croniter(schedule, REFERENCE_YEAR - timedelta(seconds=1), second_at_beginning=True)
-    count, moment = 0, REFERENCE_YEAR
-    while count < COUNT_CAP:
-        moment = moments.get_next(datetime)
-        if moment >= end:
-            return count / MONTHS_PER_YEAR
+    first = moment = moments.get_next(datetime)
+    count = 0
+    while moment < end:
         count += 1
-    covered = (moment - REFERENCE_YEAR).total_seconds() + 1
-    return count * (end - REFERENCE_YEAR).total_seconds() / covered / MONTHS_PER_YEAR
+        if count == COUNT_CAP:  # the mean interval between the first and the last counted, over the year
+            interval = (moment - first).total_seconds() / (count - 1)
+            return (end - REFERENCE_YEAR).total_seconds() / interval / MONTHS_PER_YEAR
+        moment = moments.get_next(datetime)
+    return count / MONTHS_PER_YEAR

@@ -225,6 +225,8 @@ def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus,
         if step is not None:
             entry = run["steps"].setdefault(step, {})
             entry.update(status=StepStatus(status), finished=utcnow(), detail=reason)
+            if "started" in entry:
+                entry["duration_s"] = _seconds_between(entry["started"], entry["finished"])
             if measured is not None:
                 entry["usage"] = measured.to_dict()
             if outputs is not None:

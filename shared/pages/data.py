@@ -239,8 +239,10 @@ def model_page(storage: Storage, model: str) -> ModelPage:
 def report_list(storage: Storage, model: str, limit: int | None = None) -> list[dict[str, Any]]:
     """The drift reports of a model, oldest first: name, when it was written."""
     prefix = f"{check_model_name(model)}/"
-    reports = sorted(item.name[len(prefix):-len(".json")] for item in storage.list(names.REPORTS, prefix)
-                     if item.name.endswith(".json") and REPORT_NAME.match(item.name[len(prefix):-len(".json")]))
+    found = [(item.name[len(prefix):-len(".json")], item.last_modified) for item in storage.list(names.REPORTS, prefix)
+             if item.name.endswith(".json") and REPORT_NAME.match(item.name[len(prefix):-len(".json")])]
+    # by the second in the name, then by when written (two reports can share a second)
+    reports = [name for name, _ in sorted(found, key=lambda pair: (pair[0].split("-", 1)[0], pair[1]))]
     chosen = reports if limit is None else reports[-limit:]
     return [{"name": name, "at": _report_time(name)} for name in chosen]
 

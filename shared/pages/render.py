@@ -4,6 +4,7 @@ goes through `html.escape`, every link through `Links`, which carries the functi
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -26,6 +27,7 @@ th,td{padding:5px 8px;border-bottom:1px solid #e3e8ee;text-align:left;vertical-a
 th{background:#eef2f6}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;font-weight:600;color:#fff;background:#95a5a6}
 .s-succeeded,.s-passed{background:#2e8b57}.s-failed,.s-error,.s-drift{background:#c0392b}.s-rejected{background:#d35400}
+.s-production{background:#2e8b57}.s-canary{background:#e8743b}.s-candidate{background:#2874a6}
 .s-running{background:#2874a6}.s-waiting{background:#b7950b}.s-skipped,.s-pending{background:#7f8c8d}
 .facts{display:flex;gap:12px;flex-wrap:wrap;margin:10px 0}
 .fact{background:#fff;border-radius:6px;padding:8px 14px;box-shadow:0 1px 2px #0001;min-width:150px}
@@ -91,13 +93,24 @@ def badge(status: str) -> str:
 
 
 def usd(value: float) -> str:
-    if value == 0:
+    """Dollars with two significant digits below a cent ($0.0027, $0.000045), else cents."""
+    if value <= 0:
         return "$0"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    if value < 0.01:
+        return f"${value:.{1 - math.floor(math.log10(value))}f}"
+    return f"${value:,.2f}"
 
 
 def seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} s"
+
+
+def test_time(value: float | None) -> str:
+    return "–" if value is None else f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def metric(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
 
 def short(commit: str | None) -> str:
@@ -238,7 +251,7 @@ def _tests(report: TestReport) -> str:
     if report.problem:
         return head + f'<p class="muted">{escape(report.problem)}</p>'
     rows = "".join(f'<tr><td><code>{escape(case.name)}</code></td><td>{badge(case.outcome)}</td>'
-                   f'<td class="num">{seconds(case.seconds)}</td><td class="muted">{escape(case.message)}</td></tr>'
+                   f'<td class="num">{test_time(case.seconds)}</td><td class="muted">{escape(case.message)}</td></tr>'
                    for case in report.cases)
     return head + f"<table><tr><th>test</th><th>outcome</th><th>time</th><th>message</th></tr>{rows}</table>"
 
@@ -262,7 +275,8 @@ def model_page(data: ModelPage, links: Links) -> str:
     rows = []
     for version in reversed(overview["versions"]):
         metrics = (version.get("metrics") or {}).get("holdout") or {}
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(metrics.items()) if isinstance(v, (int, float)))
+        shown = ", ".join(f"{k} {metric(v)}" for k, v in sorted(metrics.items())
+                          if isinstance(v, (int, float)) and not isinstance(v, bool))
         run = version.get("run_id")
         rows.append(f'<tr id="v{int(version["version"])}"><td>v{int(version["version"])}</td>'
                     f'<td>{" ".join(badge(a) for a in version.get("aliases") or [])}</td>'
@@ -312,7 +326,9 @@ def _lineage(lineage: dict[str, Any] | None, links: Links) -> str:
         ("repository", escape(str(code.get("repository") or code.get("repo") or "–"))),
         ("entry point", escape(str(code.get("entry_point") or "–"))),
         ("snapshot", f'<code>{escape(str(code.get("snapshot") or "–")[:24])}</code>'),
-        ("files that trained", escape(f"{len(files)} file(s) with their sha256") if files else "–"),
+        ("files that trained", "<br>".join(f"<code>{escape(str(path))}</code> <span class=\"muted\">sha256 "
+                                           f"{escape(str(digest)[:16])}…</span>"
+                                           for path, digest in sorted(files.items())) or "–"),
         ("data", escape(f'version {data.get("version")}, {data.get("rows")} rows from '
                         f'{len(data.get("blobs") or [])} file(s)')),
         ("parameters", f'<code>{escape(json.dumps(lineage.get("params") or {}, sort_keys=True)[:300])}</code>'),

@@ -9,6 +9,7 @@ import azure.functions as func
 import pytest
 
 from tests.chain.conftest import chain, functions, labeled_frame, quick_retrain, trained_files  # noqa: F401
+from tests.chain.test_commit_exact import push, repo  # noqa: F401
 
 
 @pytest.fixture(scope="session")

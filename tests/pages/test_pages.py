@@ -128,6 +128,32 @@ def test_run_page_links_the_drift_report_that_started_the_run(chain, ran, get):
     assert f"/api/pages/reports/{chain.model}/{reports[-1]}?code=key-1" in hrefs(html)
 
 
+def test_run_page_lists_the_repository_tests_from_the_junit_report(chain, repo, push, get):
+    repo.commit("a failing test", {"tests/unit/test_broken.py": "def test_the_new_feature_is_positive():\n"
+                                                                "    assert -1 > 0\n"})
+    run_id = push("training")
+    assert chain.pump(run_id) == ["fetch", "unit_test"]
+    page = data.run_page(chain.storage, context.settings(), run_id)
+    (report,) = page.tests
+    assert report.kind == "unit" and report.problem is None and report.summary["failed"] == 1
+    failed = [case for case in report.cases if case.outcome == "failed"]
+    assert [case.name for case in failed] == ["tests.unit.test_broken::test_the_new_feature_is_positive"]
+    assert "assert -1 > 0" in failed[0].message and len(report.cases) == report.summary["passed"] + 1
+    assert chain.run(run_id)["steps"]["unit_test"]["usage"]["children"] == 1  # pytest ran in the sandbox
+    html = get("page_run", run_id=run_id).get_body().decode()
+    assert "test_the_new_feature_is_positive" in html and "sandbox" in html and "rejected" in html
+
+
+def test_a_junit_report_gone_is_named_not_fatal(chain, repo, push, get):
+    repo.commit("a failing test", {"tests/unit/test_broken.py": "def test_no():\n    assert False\n"})
+    run_id = push("training")
+    assert chain.pump(run_id) == ["fetch", "unit_test"]
+    blob = chain.run(run_id)["steps"]["unit_test"]["outputs"]["unit_tests"]["junit"]
+    chain.storage.delete(names.RUNS, blob.split("/", 1)[1])
+    (report,) = data.run_page(chain.storage, context.settings(), run_id).tests
+    assert report.problem == f"{blob} is gone (retention)"
+
+
 def test_model_page_shows_versions_alias_history_lineage_and_reports(chain, ran, get):
     run_id, reports = ran
     page = data.model_page(chain.storage, chain.model)
