@@ -5,6 +5,7 @@
 - a `UserError` answers its own status and one-sentence message (`shared.platform.errors.http_answer`);
 - anything else is unexpected: logged with its traceback under a correlation id, answered 500 with a
   JSON body naming that id. No route answers an empty 500.
+`respond_html` does the same for the pages, answering HTML (an error page with the same status and message).
 
 Only azure.functions and the standard library load at import; the errors module on the first request.
 """
@@ -40,16 +41,37 @@ def json_body(req: func.HttpRequest, expected: str) -> Any:
 
 
 def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"]) -> func.HttpResponse:
-    from shared.platform.errors import Answer, UserError, http_answer, log_unexpected
+    from shared.platform.errors import Answer
 
     try:
         result = call()
-    except UserError as error:
-        answer = http_answer(error)
-        if answer.status >= 500:
-            log.error("%s: %s", where, error.message, exc_info=error)
-    except Exception as error:  # the one place unexpected errors become an answer
-        answer = http_answer(error, log_unexpected(log, error, where))
+    except Exception as error:
+        answer = error_answer(where, error)
     else:
         answer = result if isinstance(result, Answer) else Answer(200, result)
     return json_response(answer.body, answer.status, answer.headers or None)
+
+
+def respond_html(where: str, call: Callable[[], "str | bytes"], error_page: Callable[[int, dict[str, Any]], str],
+                 headers: dict[str, str]) -> func.HttpResponse:
+    """As `respond`, for pages: the call's HTML with `headers`, or an HTML `error_page(status, body)`
+    with the status and message the JSON answer would have (and its correlation id on a 500)."""
+    try:
+        html, status, extra = call(), 200, {}
+    except Exception as error:
+        answer = error_answer(where, error)
+        html, status, extra = error_page(answer.status, answer.body), answer.status, answer.headers
+    return func.HttpResponse(html, status_code=status, mimetype="text/html", charset="utf-8",
+                             headers={**headers, **extra})
+
+
+def error_answer(where: str, error: Exception) -> "Answer":
+    """The answer for an error a handler raised; unexpected ones are logged with a correlation id."""
+    from shared.platform.errors import UserError, http_answer, log_unexpected
+
+    if isinstance(error, UserError):
+        answer = http_answer(error)
+        if answer.status >= 500:
+            log.error("%s: %s", where, error.message, exc_info=error)
+        return answer
+    return http_answer(error, log_unexpected(log, error, where))  # the one place unexpected errors become an answer

@@ -68,6 +68,10 @@ EXPECTED = {
     "model_overview": http("models/{name}", "GET"),
     "model_lineage": http("models/{name}/lineage", "GET"),
     "run_timeline": http("runs/{run_id}", "GET"),
+    "page_overview": http("pages", "GET"),
+    "page_run": http("pages/runs/{run_id}", "GET"),
+    "page_model": http("pages/models/{name}", "GET"),
+    "page_drift_report": http("pages/reports/{name}/{report}", "GET"),
 }
 
 

@@ -6,7 +6,7 @@ of the project, else to `a`. Parent packages are not counted as imported (their 
 kept empty or light, which the last test checks).
 
 Layers of `shared/`, lowest first; a package imports only from packages below it (and itself):
-platform, drift, repo, chain, model, serving, events, jobs. `drift` imports nothing else from `shared`.
+platform, drift, repo, chain, model, serving, events, jobs, pages. `drift` imports nothing else from `shared`.
 `functions/` imports the core only inside handlers, except the binding-time constants
 (`shared.platform.names`, `shared.platform.settings.blob_source`). `devhost/` imports nothing from
 `shared` or `functions`: it knows the FunctionApp and host.json only.
@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = {".venv", "node_modules", ".git", "bench/.venv-evidently"}
-LAYERS = ("platform", "drift", "repo", "chain", "model", "serving", "events", "jobs")
+LAYERS = ("platform", "drift", "repo", "chain", "model", "serving", "events", "jobs", "pages")
 BINDING_TIME = {"shared.platform.names", "shared.platform.settings"}
 
 

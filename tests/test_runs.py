@@ -51,6 +51,24 @@ def test_stopped_run_refuses_further_steps(storage: Storage):
     assert runs.get_run(storage, run_id)["events"][-1]["detail"] == "gate failed: accuracy 0.5 < 0.9"
 
 
+def test_a_step_records_its_duration_and_what_its_work_used_whether_it_completes_or_stops(storage: Storage):
+    from shared.platform import usage
+
+    run_id, _ = runs.start_run(storage, plan="app", model="m", trigger={"kind": "manual"}, reason="r")
+    fetch = next(m for m in drain(storage, names.FETCH_QUEUE) if m.run_id == run_id)
+    runs.begin_step(storage, fetch)
+    runs.complete_step(storage, fetch, {})  # no meter open: nothing measured is claimed
+    unit = next(m for m in drain(storage, names.UNIT_TEST_QUEUE) if m.run_id == run_id)
+    runs.begin_step(storage, unit)
+    with usage.metered():
+        runs.stop_run(storage, run_id, "unit_test", "rejected", "a test failed")
+    steps = runs.get_run(storage, run_id)["steps"]
+    assert "usage" not in steps["fetch"] and steps["fetch"]["duration_s"] >= 0
+    assert steps["unit_test"]["duration_s"] >= 0 and steps["unit_test"]["usage"]["children"] == 0
+    assert set(steps["unit_test"]["usage"]) == {"wall_s", "cpu_s", "peak_mb", "child_wall_s", "child_cpu_s",
+                                                "child_peak_mb", "children"}
+
+
 def test_bad_message_goes_to_poison_with_reason(storage: Storage, unique: str):
     run_id, _ = runs.start_run(storage, plan="app", model="m", trigger={"kind": "manual"}, reason="r")
     body = json.dumps({"schema": "driftline.step/99", "run_id": run_id})

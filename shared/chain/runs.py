@@ -5,6 +5,9 @@ A run is one pass through a plan (see `shared/chain/plans.py`). Each step is key
   which case the trigger acknowledges the message without doing the work again;
 - `complete_step` records the outputs and enqueues the next step of the plan;
 - `stop_run` ends the run with a status and a reason (failed gate, rejection, bad message).
+Both record on the step, in the same write, the compute its work used so far when it runs under a
+meter (`shared.platform.usage`, opened by the step adapter): `usage` with wall and CPU seconds and
+peak memory of the worker and of its sandboxed subprocesses.
 
 Order matters for crash safety: the outputs are recorded before the next message is sent, and a
 redelivered message for a finished step re-sends the next message if the next step never began,
@@ -23,7 +26,7 @@ from typing import Any
 
 from shared.chain import plans
 from shared.chain.states import RunStatus, StepStatus, run_status, step_status
-from shared.platform import names
+from shared.platform import names, usage
 from shared.platform.clock import utcnow
 from shared.platform.errors import BadRequest, ConditionFailed, NotFound, StateConflict
 from shared.platform.messages import StepMessage
@@ -184,9 +187,13 @@ def complete_step(
     if following is not None and plans.QUEUE_FOR_STEP[following] is None and not wait:
         skipped, following = following, plans.next_step(plan, following)
 
+    measured = usage.current()
+
     def change(run):
         step = run["steps"].setdefault(message.step, {})
         step.update(status=StepStatus.SUCCEEDED, finished=utcnow(), outputs=outputs, detail=detail)
+        if measured is not None:
+            step["usage"] = measured.to_dict()
         if "started" in step:
             step["duration_s"] = _seconds_between(step["started"], step["finished"])
         _event(run, message.step, StepStatus.SUCCEEDED, detail)
@@ -212,10 +219,16 @@ def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus,
     """End the run (failed, rejected, skipped) with the reason recorded on the run and step, and in
     the same write the step's outputs when given (e.g. every gate result). No-op for unknown runs."""
 
+    measured = usage.current()
+
     def change(run):
         if step is not None:
             entry = run["steps"].setdefault(step, {})
             entry.update(status=StepStatus(status), finished=utcnow(), detail=reason)
+            if "started" in entry:
+                entry["duration_s"] = _seconds_between(entry["started"], entry["finished"])
+            if measured is not None:
+                entry["usage"] = measured.to_dict()
             if outputs is not None:
                 entry["outputs"] = dict(outputs)
         run["status"] = status

@@ -5,7 +5,8 @@
    goes to `<queue>-poison` with the reason (recorded on its run when the run id could be read);
 2. marks the step begun (`runs.begin_step`): a redelivered message for a finished step, or for a run
    that is over, is acknowledged and does nothing;
-3. calls the work, which completes the step itself (`runs.complete_step`, or pauses for approval);
+3. calls the work under a meter (`shared.platform.usage`), which completes the step itself
+   (`runs.complete_step`, or pauses for approval); that write records the step's compute on the run;
 4. a `StopRun` from the work ends the run with its reason and a `run.failed` / `run.rejected`
    notification. Any other exception propagates, so the host retries the message and poisons it
    after maxDequeueCount.
@@ -23,6 +24,7 @@ from enum import StrEnum
 
 from shared.chain import notify, runs
 from shared.chain.states import RunStatus, StopRun
+from shared.platform import usage
 from shared.platform.names import check_model_name
 from shared.platform.errors import BadRequest, InvalidMessage
 from shared.platform.messages import StepMessage
@@ -66,11 +68,12 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
     if not begin.proceed:
         log.info("run %s step %s: nothing to do (%s)", message.run_id, step, begin.why)
         return StepOutcome(StepAction.ACKNOWLEDGED, begin.why, message.run_id)
-    try:
-        work(storage, settings, message)
-    except StopRun as stop:
-        stop_at_step(storage, message, stop)
-        return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
+    with usage.metered():  # what the work uses is recorded by the write that completes or stops the step
+        try:
+            work(storage, settings, message)
+        except StopRun as stop:
+            stop_at_step(storage, message, stop)
+            return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
     return StepOutcome(StepAction.DONE, "", message.run_id)
 
 

@@ -310,7 +310,7 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
         "schema.json": _json(schema),
         "holdout.parquet": holdout_bytes.getvalue(),
     })
-    return {"staging": prefix, "data_version": data.version, "rows": int(len(data.frame))}
+    return {"staging": prefix, "data_version": data.version, "rows": int(len(data.frame)), "compute": compute}
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,39 @@ class CodeSourceSettings:
 
 
 @dataclass(frozen=True)
+class CostRates:
+    """What a run's cost is estimated with (`shared/chain/cost.py`), in US dollars.
+
+    Defaults are the list prices of the Azure Functions Flex Consumption plan, on-demand mode, pay-as-you-go,
+    East US, as published on https://azure.microsoft.com/pricing/details/functions/ (looked up 2026-12-01):
+    on-demand execution time $0.000026 per GB-second, on-demand executions $0.40 per million. The free
+    monthly grant (100,000 GB-s and 250,000 executions per subscription) is not subtracted: the estimate is
+    what the work costs, not what one month's bill says. Billed GB-seconds are the instance memory size
+    (Flex Consumption: 512, 2048 or 4096 MB; infra/main.bicep deploys 4096) times the execution's seconds,
+    at least 1 second per execution (the plan's minimum billable period).
+
+    Azure ML training is billed by its VM: `azureml_vm_hour_usd` defaults to a Standard_DS3_v2 node (4 vCPU,
+    14 GiB), Linux pay-as-you-go East US, $0.293 per hour (https://azure.microsoft.com/pricing/details/
+    virtual-machines/linux/); set it to your cluster's VM size.
+    """
+
+    instance_memory_mb: int = 4096  # DRIFTLINE_COST_INSTANCE_MEMORY_MB
+    gb_second_usd: float = 0.000026  # DRIFTLINE_COST_GB_SECOND_USD
+    million_executions_usd: float = 0.40  # DRIFTLINE_COST_MILLION_EXECUTIONS_USD
+    azureml_vm_hour_usd: float = 0.293  # DRIFTLINE_COST_AZUREML_VM_HOUR_USD
+
+
+INSTANCE_MEMORY_SIZES = (512, 2048, 4096)
+# The timers' schedules (NCRONTAB, six fields), by function name; the host reads them as %SETTING%.
+TIMER_SCHEDULES = {
+    "timer_drift": ("DRIFTLINE_DRIFT_SCHEDULE", "0 0 2 * * *"),
+    "timer_retrain": ("DRIFTLINE_RETRAIN_SCHEDULE", "0 0 3 * * 0"),
+    "timer_sweep": ("DRIFTLINE_SWEEP_SCHEDULE", "0 */5 * * * *"),
+    "timer_cleanup": ("DRIFTLINE_CLEANUP_SCHEDULE", "0 30 4 * * *"),
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageConnection
     model_name: str = "driftline-model"
@@ -127,6 +160,9 @@ class Settings:
     retrain_min_new_rows: int = 1
     feedback_min_rows: int = 100
     feedback_max_share: float = 0.5
+    cost: CostRates = CostRates()
+    timer_schedules: Mapping[str, str] = field(
+        default_factory=lambda: {name: default for name, (_, default) in TIMER_SCHEDULES.items()})
 
 
 QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
@@ -313,6 +349,33 @@ def storage_connection(env: Mapping[str, str], prefix: str = STORAGE_SETTING) ->
     )
 
 
+def cost_rates(env: Mapping[str, str]) -> CostRates:
+    memory = _number(env, "DRIFTLINE_COST_INSTANCE_MEMORY_MB", 4096, int, 1)
+    if memory not in INSTANCE_MEMORY_SIZES:
+        raise SettingsError(f"DRIFTLINE_COST_INSTANCE_MEMORY_MB must be one of the Flex Consumption instance sizes "
+                            f"{', '.join(map(str, INSTANCE_MEMORY_SIZES))}, got {memory}.")
+    return CostRates(
+        instance_memory_mb=memory,
+        gb_second_usd=_number(env, "DRIFTLINE_COST_GB_SECOND_USD", 0.000026, float, 0.0),
+        million_executions_usd=_number(env, "DRIFTLINE_COST_MILLION_EXECUTIONS_USD", 0.40, float, 0.0),
+        azureml_vm_hour_usd=_number(env, "DRIFTLINE_COST_AZUREML_VM_HOUR_USD", 0.293, float, 0.0),
+    )
+
+
+def timer_schedules(env: Mapping[str, str]) -> dict[str, str]:
+    """Each timer's NCRONTAB schedule (six fields: second minute hour day month day-of-week), checked."""
+    from croniter import croniter  # loaded when settings are read, not when the app is indexed
+
+    schedules = {}
+    for function, (name, default) in TIMER_SCHEDULES.items():
+        value = _text(env, name, default)
+        if len(value.split()) != 6 or not croniter.is_valid(value, second_at_beginning=True):
+            raise SettingsError(f"{name} must be an NCRONTAB expression of six fields "
+                                f"(second minute hour day month day-of-week), got {value!r}.")
+        schedules[function] = value
+    return schedules
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises SettingsError on the first bad one."""
     env = os.environ if env is None else env
@@ -378,4 +441,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retrain_min_new_rows=_number(env, "DRIFTLINE_RETRAIN_MIN_NEW_ROWS", 1, int, 1),
         feedback_min_rows=_number(env, "DRIFTLINE_FEEDBACK_MIN_ROWS", 100, int, 1),
         feedback_max_share=_number(env, "DRIFTLINE_FEEDBACK_MAX_SHARE", 0.5, float, 0.0, 1.0),
+        cost=cost_rates(env),
+        timer_schedules=timer_schedules(env),
     )

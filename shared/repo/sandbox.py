@@ -15,6 +15,8 @@ Guarantees of `run_module`:
   few fixed interpreter and native-library variables (below), and the caller's own
   DRIFTLINE_SANDBOX_* variables. No app setting or secret (AzureWebJobs*, other DRIFTLINE_*, AZURE_*,
   IDENTITY_*, MSI_*, APPSETTING_*, WEBSITE_*, connection strings) reaches the child;
+- the child is reaped with `os.wait4`, and its rusage (CPU seconds, peak memory) with its wall seconds
+  is counted on the caller's open meter (`shared.platform.usage`), so a step's compute includes it;
 - stdout and stderr are read while the child runs and kept as bounded tails (the last
   `Limits.output_bytes` of each), so a chatty child costs bounded memory;
 - where the kernel allows unprivileged namespaces (`isolation()` probes once per process), the child
@@ -50,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from shared.platform import usage
 from shared.platform.errors import DriftlineError
 
 KIB = 1024
@@ -173,17 +176,30 @@ def run_module(module: str, args: Sequence[str], *, root: Path, folder: Path, py
     )
     assert process.stdout is not None and process.stderr is not None  # PIPE
     stdout, stderr = _Tail(process.stdout, limits.output_bytes), _Tail(process.stderr, limits.output_bytes)
-    timed_out = False
-    try:
-        process.wait(timeout=limits.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
         _kill_group(process.pid)
-        exit_code = process.wait()
+
+    timer = threading.Timer(limits.timeout_s, expire)
+    timer.daemon = True
+    timer.start()
+    reaped = None
+    try:
+        reaped = os.wait4(process.pid, 0)  # blocks until the child ends (or the timer kills its group)
+    finally:
+        timer.cancel()
+        _kill_group(process.pid)
+        if reaped is None:  # interrupted before the child ended: it is killed, reap it
+            process.wait()
+    _, status, rusage = reaped
+    exit_code = process.returncode = os.waitstatus_to_exitcode(status)
     if prefix and exit_code > 128:  # the namespace's init reports a signal's death as 128 + N
         exit_code = 128 - exit_code
+    timed_out = expired.is_set() and exit_code == -signal.SIGKILL
     duration = time.monotonic() - started
+    usage.record_child(duration, rusage)
     errors = stderr.text()
     return Result(
         exit_code=exit_code,

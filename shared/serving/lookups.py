@@ -85,7 +85,8 @@ def serving_lineage(storage: "Storage", model: str) -> dict[str, Any]:
 
 
 def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
-    """A run's steps in plan order (status, start, finish, duration, attempts, reason) and its events."""
+    """A run's steps in plan order (status, start, finish, duration, attempts, reason, compute used) and
+    its events."""
     from shared.chain import runs
 
     run = runs.get_run(storage, runs.check_run_id(run_id))
@@ -105,6 +106,7 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
             "attempts": step.get("attempts", 0),
             "reason": step.get("detail") or None,
             "outputs": step.get("outputs"),
+            "usage": step.get("usage"),  # compute of the worker and its sandboxed subprocesses
         })
     return {
         "run_id": run["run_id"],
