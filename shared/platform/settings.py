@@ -117,6 +117,25 @@ class Settings:
     code_source: CodeSourceSettings = CodeSourceSettings()
     snapshot_max_bytes: int = 50 * 1024 * 1024
     snapshot_max_files: int = 5000
+    trace_console: bool = False
+    appinsights_connection_string: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the CLI (`./driftline <command>`) reaches the app's HTTP API; read from the same
+    local.settings.json / environment as the app. The key is left out of the repr."""
+
+    api_url: str = "http://127.0.0.1:7071"
+    function_key: str | None = field(default=None, repr=False)
+
+
+def client_settings(env: Mapping[str, str] | None = None) -> ClientSettings:
+    """DRIFTLINE_API_URL (default: the local app, `./driftline start`) and DRIFTLINE_FUNCTION_KEY
+    (sent as x-functions-key; Azure needs it, the local app does not)."""
+    env = os.environ if env is None else env
+    return ClientSettings(api_url=_url(env, "DRIFTLINE_API_URL", ClientSettings.api_url),
+                          function_key=_text(env, "DRIFTLINE_FUNCTION_KEY", None))
 
 
 QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
@@ -360,4 +379,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         code_source=code_source_settings(env),
         snapshot_max_bytes=_number(env, "DRIFTLINE_SNAPSHOT_MAX_BYTES", 50 * 1024 * 1024, int, 1024),
         snapshot_max_files=_number(env, "DRIFTLINE_SNAPSHOT_MAX_FILES", 5000, int, 1),
+        trace_console=_bool(env, "DRIFTLINE_TRACE_CONSOLE", False),
+        appinsights_connection_string=_text(env, "APPLICATIONINSIGHTS_CONNECTION_STRING", None),
     )
