@@ -114,3 +114,20 @@ def test_report_reads_storage_only(connection_string, tmp_path, unique):
     output = run("report", "--model", model, "--out", str(tmp_path / "r"))
     assert "no drift — calm" in output
     assert (tmp_path / "r" / "20260102T000000Z-a.html").read_text() == "<html>20260102T000000Z</html>"
+
+
+def test_the_driftline_script_routes_other_commands_to_the_cli(tmp_path):
+    """`./driftline <command>` is the CLI (after the set-up ./driftline test did already)."""
+    import os
+    import subprocess
+
+    helped = subprocess.run([str(ROOT / "driftline"), "rollback", "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert helped.returncode == 0 and "--to" in helped.stdout
+    settings = write_settings(tmp_path / "local.settings.json", {"AzureWebJobsStorage": "UseDevelopmentStorage=true",
+                                                                 "DRIFTLINE_API_URL": f"http://127.0.0.1:{closed_port()}"})
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DRIFTLINE_")}
+    failed = subprocess.run([str(ROOT / "driftline"), "--settings", str(settings), "runs"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert failed.returncode == 1 and failed.stderr.startswith("error: cannot reach the app")
+    assert len(failed.stderr.strip().splitlines()) == 1 and failed.stdout == ""
