@@ -66,17 +66,21 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
         runs.poison(storage, queue, body, error.message, message.run_id)
         return StepOutcome(StepAction.POISONED, error.message, message.run_id)
     with logs.bound(message.run_id, step, message.model), tracing.step_span(message):
-        begin = runs.begin_step(storage, message)
-        if not begin.proceed:
-            log.info("run %s step %s: nothing to do (%s)", message.run_id, step, begin.why)
-            return StepOutcome(StepAction.ACKNOWLEDGED, begin.why, message.run_id)
-        try:
-            work(storage, settings, message)
-        except StopRun as stop:
-            stop_at_step(storage, message, stop)
-            return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
-        log.info("run %s step %s: done", message.run_id, step)
-        return StepOutcome(StepAction.DONE, "", message.run_id)
+        return _begin_and_work(storage, settings, step, message, work)
+
+
+def _begin_and_work(storage: Storage, settings: Settings, step: str, message: StepMessage, work: Work) -> StepOutcome:
+    begin = runs.begin_step(storage, message)
+    if not begin.proceed:
+        log.info("run %s step %s: nothing to do (%s)", message.run_id, step, begin.why)
+        return StepOutcome(StepAction.ACKNOWLEDGED, begin.why, message.run_id)
+    try:
+        work(storage, settings, message)
+    except StopRun as stop:
+        stop_at_step(storage, message, stop)
+        return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
+    log.info("run %s step %s: done", message.run_id, step)
+    return StepOutcome(StepAction.DONE, "", message.run_id)
 
 
 def stop_at_step(storage: Storage, message: StepMessage, stop: StopRun) -> None:
