@@ -3,9 +3,9 @@
 `bound(run_id, step, model)` marks what is logged inside it (a context variable, so each thread and
 task keeps its own); the step adapter binds every queue step, the notify trigger its notification's
 run. `install()` (once per process; `shared.platform.context.settings()` does it on first use) wraps
-the log record factory so that every record, from any logger (the app's, the SDKs'), carries
-`run_id`, `step` and `model` attributes: None outside a run, else the bound values, which Application
-Insights keeps as custom dimensions. Inside a run, a message that does not name the run already gets
+the log record factory so that every record made inside a run, from any logger (the app's, the
+SDKs'), carries the bound `run_id`, `step` and `model` as attributes (those that are set; records
+outside a run have none), which Application Insights keeps as custom dimensions. Inside a run, a message that does not name the run already gets
 `[run <id> step <step> model <model>]` appended, so every handler and format (devhost, `func start`,
 the Functions host's log) shows which run a line belongs to. Standard library only.
 """
@@ -68,10 +68,12 @@ def install() -> None:
         def factory(*args, **kwargs) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             fields = _current.get()
-            record.run_id = None if fields is None else fields.run_id
-            record.step = None if fields is None else fields.step
-            record.model = None if fields is None else fields.model
-            if fields is not None and isinstance(record.msg, str):
+            if fields is None:
+                return record
+            for name in FIELDS:  # only set ones: exporters refuse None attribute values
+                if getattr(fields, name) is not None:
+                    setattr(record, name, getattr(fields, name))
+            if isinstance(record.msg, str):
                 text = record.getMessage()
                 if fields.run_id not in text:
                     record.msg, record.args = f"{text} [{fields.label()}]", ()
