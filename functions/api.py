@@ -1,22 +1,45 @@
-"""HTTP API: health, score, feedback, and look-ups of models and runs.
+"""HTTP API: health, the OpenAPI description, score, feedback, and look-ups of models and runs.
 
+Every route of the app is described in `functions/openapi.json` (OpenAPI 3.1), served at
+GET /api/openapi.json; tests/api/test_openapi.py checks it against the routes the app registers.
 Each handler parses the request, calls one function of the core and returns its answer through
 `functions.answers.respond`, which maps every error to the same status on every route. The core
 modules are imported inside the handlers so that importing the app stays light
 (see tests/test_cold_start.py).
 """
 
+import functools
+from pathlib import Path
+
 import azure.functions as func
 
-from functions.answers import json_body, json_response, respond
+from functions.answers import json_body, respond
 
 bp = func.Blueprint()
+OPENAPI = Path(__file__).with_name("openapi.json")
 
 
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response({"status": "ok"})
+    def call():
+        from shared.platform import context
+        from shared.serving import health
+
+        return health.report(context.storage(), context.settings())
+
+    return respond("health", call)
+
+
+@bp.function_name("openapi")
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(_openapi_text(), status_code=200, mimetype="application/json")
+
+
+@functools.cache
+def _openapi_text() -> str:
+    return OPENAPI.read_text(encoding="utf-8")
 
 
 @bp.function_name("score")
@@ -47,6 +70,18 @@ def feedback(req: func.HttpRequest) -> func.HttpResponse:
     return respond("feedback", call)
 
 
+@bp.function_name("model_list")
+@bp.route(route="models", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def model_list(req: func.HttpRequest) -> func.HttpResponse:
+    def call():
+        from shared.platform import context
+        from shared.serving import lookups
+
+        return lookups.list_models(context.storage())
+
+    return respond("model_list", call)
+
+
 @bp.function_name("model_overview")
 @bp.route(route="models/{name}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def model_overview(req: func.HttpRequest) -> func.HttpResponse:
@@ -69,6 +104,19 @@ def model_lineage(req: func.HttpRequest) -> func.HttpResponse:
         return lookups.serving_lineage(context.storage(), req.route_params["name"])
 
     return respond("model_lineage", call)
+
+
+@bp.function_name("run_list")
+@bp.route(route="runs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def run_list(req: func.HttpRequest) -> func.HttpResponse:
+    def call():
+        from shared.platform import context
+        from shared.serving import lookups
+
+        return lookups.list_runs(context.storage(), status=req.params.get("status") or None,
+                                 model=req.params.get("model") or None, limit=req.params.get("limit"))
+
+    return respond("run_list", call)
 
 
 @bp.function_name("run_timeline")

@@ -73,9 +73,11 @@ def deploy(msg: func.QueueMessage) -> None:
 @bp.function_name("notify")
 @bp.queue_trigger(arg_name="msg", queue_name=names.NOTIFY_QUEUE, connection=CONNECTION)
 def notify(msg: func.QueueMessage) -> None:
+    from contextlib import nullcontext
+
     from shared.chain import notify as core
     from shared.chain import runs
-    from shared.platform import context
+    from shared.platform import context, logs
 
     body = msg.get_body().decode("utf-8", errors="replace")
     try:
@@ -83,5 +85,7 @@ def notify(msg: func.QueueMessage) -> None:
     except core.InvalidNotification as error:
         runs.poison(context.storage(), names.NOTIFY_QUEUE, body, str(error))
         return
-    outcome = core.deliver(context.settings(), notification)
-    log.info("notification %s %s: %s", notification.event, notification.delivery, outcome)
+    run = notification.run_id
+    with logs.bound(run, "notify", notification.model) if run else nullcontext():
+        outcome = core.deliver(context.settings(), notification)
+        log.info("notification %s %s: %s", notification.event, notification.delivery, outcome)

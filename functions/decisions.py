@@ -1,10 +1,13 @@
-"""HTTP decisions by people: approve or reject a waiting run, roll a model back.
+"""HTTP decisions by people: approve or reject a waiting run, promote or roll back a model, retrain.
 
 POST /api/runs/{run_id}/approve   {"by": "...", "reason": "..."}  -> 200, deploy enqueued
 POST /api/runs/{run_id}/reject    {"by": "...", "reason": "..."}  -> 200, run rejected
-POST /api/models/{name}/rollback  {"by": "...", "reason": "..."}  -> 200, production = previous
-400 names a missing or malformed field, id or name; 404 unknown run or model; 409 run not waiting for
-approval (or expired), or no previous version to roll back to. Function-key auth.
+POST /api/models/{name}/rollback  {"by", "reason", ["version"]}   -> 200, production = previous (or version)
+POST /api/models/{name}/promote   {"by", "reason", "version"}     -> 200, production = version
+POST /api/models/{name}/retrain   {"by", "reason", ["request_id"]} -> 202 with the run id (200: same request)
+400 names a missing or malformed field, id or name; 404 unknown run, model or version; 409 run not
+waiting for approval (or expired), nothing to roll back to, or the version serves already.
+Function-key auth.
 """
 
 import azure.functions as func
@@ -15,7 +18,7 @@ bp = func.Blueprint()
 EXPECTED = "a JSON object with 'by' and 'reason'"
 
 
-def _decision_body(req: func.HttpRequest) -> dict[str, str]:
+def _decision_body(req: func.HttpRequest) -> dict:
     from shared.platform.errors import BadRequest
 
     body = json_body(req, EXPECTED)
@@ -24,7 +27,16 @@ def _decision_body(req: func.HttpRequest) -> dict[str, str]:
     missing = [key for key in ("by", "reason") if not isinstance(body.get(key), str) or not body[key].strip()]
     if missing:
         raise BadRequest(f"missing or empty field(s): {', '.join(missing)}.", missing=missing)
-    return {"by": body["by"].strip(), "reason": body["reason"].strip()}
+    return {**body, "by": body["by"].strip(), "reason": body["reason"].strip()}
+
+
+def _version(body: dict) -> int:
+    from shared.platform.errors import BadRequest
+
+    value = body.get("version")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest("version must be a registered version number (1, 2, ...).", missing=["version"])
+    return value
 
 
 def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
@@ -69,6 +81,34 @@ def rollback_model(req: func.HttpRequest) -> func.HttpResponse:
 
         body = _decision_body(req)
         return deploy.rollback_production(context.storage(), req.route_params.get("name", ""),
-                                          by=body["by"], reason=body["reason"])
+                                          by=body["by"], reason=body["reason"], version=None if body.get("version") is None else _version(body))
 
     return respond("rollback_model", call)
+
+
+@bp.function_name("promote_model")
+@bp.route(route="models/{name}/promote", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def promote_model(req: func.HttpRequest) -> func.HttpResponse:
+    def call():
+        from shared.model import deploy
+        from shared.platform import context
+
+        body = _decision_body(req)
+        return deploy.promote_version(context.storage(), req.route_params.get("name", ""), _version(body),
+                                      by=body["by"], reason=body["reason"])
+
+    return respond("promote_model", call)
+
+
+@bp.function_name("retrain_model")
+@bp.route(route="models/{name}/retrain", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def retrain_model(req: func.HttpRequest) -> func.HttpResponse:
+    def call():
+        from shared.events import manual
+        from shared.platform import context
+
+        body = _decision_body(req)
+        return manual.start_retrain(context.storage(), context.settings(), req.route_params.get("name", ""),
+                                    by=body["by"], reason=body["reason"], request_id=body.get("request_id"))
+
+    return respond("retrain_model", call)

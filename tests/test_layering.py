@@ -163,3 +163,9 @@ def test_package_inits_of_the_core_import_nothing_at_module_top():
              for t, top in imports_of(m) if top]
     # shared.drift's __init__ re-exports its config and error types (stdlib-only modules) for callers.
     assert [(m, t) for m, t in heavy if m != "shared.drift"] == []
+
+
+def test_the_cli_talks_to_the_app_only_over_http_and_storage():
+    wrong = [(m, t) for m in MODULES if m.startswith("cli") for t in GRAPH[m]
+             if t.startswith(("functions", "devhost")) or t == "function_app"]
+    assert wrong == []

@@ -9,6 +9,7 @@ and why, deletes the marker, and resumes the run (deploy is enqueued) or ends it
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -19,6 +20,7 @@ from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
+log = logging.getLogger(__name__)
 STEP = "approve"
 MARKER_PREFIX = "approvals/"
 SYSTEM = "driftline"
@@ -51,6 +53,9 @@ def request(storage: Storage, settings: Settings, message: StepMessage, outputs:
         "reject": f"/api/runs/{message.run_id}/reject",
         "gates": outputs.get("gates", []),
     })
+    log.info("run %s waits for approval of %s v%s until %s: POST /api/runs/%s/approve or /reject "
+             "(./driftline approve %s)", message.run_id, message.model, pending["version"], pending["expires"],
+             message.run_id, message.run_id)
     return pending
 
 

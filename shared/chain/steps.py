@@ -3,7 +3,9 @@
 `run_step` takes one queue message and a step's core function (`Work`), and:
 1. parses the `StepMessage`; a malformed one, one for another step, or one naming an invalid model
    goes to `<queue>-poison` with the reason (recorded on its run when the run id could be read);
-2. marks the step begun (`runs.begin_step`): a redelivered message for a finished step, or for a run
+2. binds the run's fields to every log record (`shared.platform.logs`) and opens the step's span,
+   child of the message's traceparent (`shared.platform.tracing`), for everything below;
+   marks the step begun (`runs.begin_step`): a redelivered message for a finished step, or for a run
    that is over, is acknowledged and does nothing;
 3. calls the work under a meter (`shared.platform.usage`), which completes the step itself
    (`runs.complete_step`, or pauses for approval); that write records the step's compute on the run;
@@ -24,7 +26,7 @@ from enum import StrEnum
 
 from shared.chain import notify, runs
 from shared.chain.states import RunStatus, StopRun
-from shared.platform import usage
+from shared.platform import logs, tracing, usage
 from shared.platform.names import check_model_name
 from shared.platform.errors import BadRequest, InvalidMessage
 from shared.platform.messages import StepMessage
@@ -64,6 +66,11 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
     except BadRequest as error:
         runs.poison(storage, queue, body, error.message, message.run_id)
         return StepOutcome(StepAction.POISONED, error.message, message.run_id)
+    with logs.bound(message.run_id, step, message.model), tracing.step_span(message):
+        return _begin_and_work(storage, settings, step, message, work)
+
+
+def _begin_and_work(storage: Storage, settings: Settings, step: str, message: StepMessage, work: Work) -> StepOutcome:
     begin = runs.begin_step(storage, message)
     if not begin.proceed:
         log.info("run %s step %s: nothing to do (%s)", message.run_id, step, begin.why)
@@ -74,6 +81,7 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
         except StopRun as stop:
             stop_at_step(storage, message, stop)
             return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
+    log.info("run %s step %s: done", message.run_id, step)
     return StepOutcome(StepAction.DONE, "", message.run_id)
 
 

@@ -106,7 +106,11 @@ def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datet
             storage.send(names.PUSH_QUEUE, message)  # the first message may have been lost
         return Answer(200, {"status": "duplicate delivery", "delivery": event.delivery})
     storage.send(names.PUSH_QUEUE, message)
-    return Answer(202, {"status": "accepted", "delivery": event.delivery, "kind": kind})
+    body = {"status": "accepted", "delivery": event.delivery, "kind": kind}
+    if kind == "push":  # the id of the run this push starts, if its changed paths start one
+        run_id = runs.run_id_for("push", provider, event.delivery)
+        body.update(run_id=run_id, run=f"/api/runs/{run_id}")
+    return Answer(202, body)
 
 
 # -- from the push queue --------------------------------------------------------------------------

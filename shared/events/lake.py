@@ -117,7 +117,7 @@ def handle_upload(
         target = quarantine.quarantine(storage, name, str(problem), etag=etag, now=now)
         outcome = LakeOutcome(name, "quarantined", f"{problem} (copy at {names.DATALAKE}/{target})")
     storage.write_json(names.HOOKS, receipt, {"name": name, "etag": etag, "at": now.isoformat(), **asdict(outcome)})
-    log.info("%s: %s (%s)", name, outcome.action, outcome.detail)
+    log.info("%s: %s (%s)%s", name, outcome.action, outcome.detail, f" run {outcome.run_id}" if outcome.run_id else "")
     return outcome
 
 

@@ -8,7 +8,8 @@
   and a redelivered deploy of the same run finds it there and moves nothing.
 - `route` picks the alias (so the release) for one scoring request, deterministically from a hash of
   the request key, so one caller keeps seeing the same release during a canary.
-- `rollback_production` is a person's rollback of `production` to `previous`.
+- `rollback_production` is a person's rollback of `production` to `previous` or to any committed
+  version; `promote_version` a person's promotion of a committed version to `production`.
 The canary's counters and its judgement are in `shared.model.canary`.
 """
 
@@ -21,7 +22,7 @@ from shared.chain import notify
 from shared.model import registry
 from shared.model.canary import reset_stats
 from shared.chain.states import RunStatus, StopRun
-from shared.platform.errors import NotFound
+from shared.platform.errors import NotFound, StateConflict
 from shared.platform.names import check_model_name
 from shared.platform.messages import StepMessage
 from shared.platform.settings import Settings
@@ -116,16 +117,31 @@ def _plan(storage: Storage, message: StepMessage) -> str | None:
     return None if run is None else run["plan"]
 
 
-def rollback_production(storage: Storage, model: str, *, by: str, reason: str) -> dict[str, Any]:
-    """A person's rollback: `production` back to `previous`, notified. NotFound when nothing of the
-    model is deployed, registry.NoPrevious when there is nothing to go back to."""
+def rollback_production(storage: Storage, model: str, *, by: str, reason: str,
+                        version: int | None = None) -> dict[str, Any]:
+    """A person's rollback: `production` back to `previous` (or to `version`, any committed one),
+    notified. NotFound when nothing of the model is deployed, registry.NoPrevious when there is
+    nothing to go back to, registry.UnknownVersion for a version never committed."""
     check_model_name(model)
     if not registry.aliases(storage, model)[0]["aliases"]:
         raise NotFound(f"model {model} has no deployed version.")
-    document = registry.rollback(storage, model, why=reason, by=by)
+    document = registry.rollback(storage, model, why=reason, by=by, to=version)
     production = document["aliases"]["production"]["version"]
     notify.enqueue(storage, "model.rolled_back", model=model,
                    data={"alias": "production", "version": production, "by": by, "reason": reason})
     return {"model": model, "production": production, "aliases": document["aliases"]}
 
 
+def promote_version(storage: Storage, model: str, version: int, *, by: str, reason: str) -> dict[str, Any]:
+    """A person's promotion of a committed version to `production` (the one serving becomes
+    `previous`), notified. registry.UnknownVersion for a version never committed; StateConflict when
+    it is production already."""
+    check_model_name(model)
+    production = registry.resolve(storage, model, "production")
+    if production == version:
+        raise StateConflict(f"model {model} v{version} is production already.")
+    document = registry.move_alias(storage, model, "production", version, why=reason, by=by)
+    notify.enqueue(storage, "model.promoted", model=model,
+                   data={"alias": "production", "version": version, "previous": production, "by": by,
+                         "reason": reason})
+    return {"model": model, "production": version, "aliases": document["aliases"]}

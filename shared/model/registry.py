@@ -77,6 +77,16 @@ def versions(storage: Storage, model: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda record: record["version"])
 
 
+def model_names(storage: Storage) -> list[str]:
+    """The models that have a version counter or an aliases document, in name order."""
+    found = set()
+    for item in storage.list(names.MODELS):
+        model, _, rest = item.name.partition("/")
+        if rest in ("versions.json", "aliases.json"):
+            found.add(model)
+    return sorted(found)
+
+
 def version_info(storage: Storage, model: str, version: int) -> dict[str, Any]:
     """The commit record, metrics, lineage and input schema of one committed version."""
     committed = _committed(storage, model, version)
@@ -301,16 +311,26 @@ def remove_alias(storage: Storage, model: str, alias: str, *, why: str, by: str,
     return removed["value"]
 
 
-def rollback(storage: Storage, model: str, *, why: str, by: str) -> dict[str, Any]:
-    """Move `production` back to `previous`; the new `previous` is the production before that one,
-    skipping versions that were rolled back from. Raises NoPrevious when there is none."""
+def rollback(storage: Storage, model: str, *, why: str, by: str, to: int | None = None) -> dict[str, Any]:
+    """Move `production` back to `previous`, or to the committed version `to` (any registered one);
+    the new `previous` is the production before the target last served, skipping versions that were
+    rolled back from. Raises NoPrevious when there is nothing to go back to, UnknownVersion for a `to`
+    never committed, StateConflict when `to` serves already."""
+    if to is not None:
+        _committed(storage, model, to)
 
     def change(document):
         table = (document or {"aliases": {}})["aliases"]
         previous = table.get("previous")
         production = table.get("production")
-        if previous is None or production is None:
+        if production is None or (to is None and previous is None):
             raise NoPrevious(f"model {model} has no previous version to roll back to.")
+        if to is None or (previous is not None and previous["version"] == to):
+            target = previous
+        elif production["version"] == to:
+            raise StateConflict(f"model {model} v{to} is production already; nothing to roll back.")
+        else:
+            target = {"version": int(to), "run_id": None}  # served with the code it was trained from
         now = utcnow()
         history = document["history"]
         rolled_back = {h["from"] for h in history if h.get("rollback")} | {production["version"]}
@@ -318,21 +338,26 @@ def rollback(storage: Storage, model: str, *, why: str, by: str) -> dict[str, An
             (
                 h["from"]
                 for h in reversed(history)
-                if h["alias"] == "production" and h["to"] == previous["version"] and not h.get("rollback")
-                and h["from"] is not None and h["from"] not in rolled_back
+                if h["alias"] == "production" and h["to"] == target["version"] and not h.get("rollback")
+                and h["from"] is not None and h["from"] not in rolled_back and h["from"] != target["version"]
             ),
             None,
         )
-        table["production"] = {"version": previous["version"], "since": now, "run_id": previous.get("run_id")}
-        if previous.get("code") is not None:
-            table["production"]["code"] = previous["code"]
-        _history(document, now, "production", production, previous["version"], why, by, None, rollback=True)
+        table["production"] = {"version": target["version"], "since": now, "run_id": target.get("run_id")}
+        if target.get("code") is not None:
+            table["production"]["code"] = target["code"]
+        _history(document, now, "production", production, target["version"], why, by, None, rollback=True)
         if earlier is None:
-            del table["previous"]
-            _history(document, now, "previous", previous, None, why, by, None, rollback=True)
+            if previous is not None:
+                del table["previous"]
+                _history(document, now, "previous", previous, None, why, by, None, rollback=True)
         else:
             table["previous"] = {"version": earlier, "since": now, "run_id": None}
             _history(document, now, "previous", previous, earlier, why, by, None, rollback=True)
+        canary = table.get("canary")
+        if canary is not None and canary["version"] == target["version"]:
+            del table["canary"]
+            _history(document, now, "canary", canary, None, f"rolled back to: {why}", by, None, rollback=True)
         return document
 
     return storage.update_json(names.MODELS, aliases_blob(model), change)

@@ -203,6 +203,15 @@ class AzureStorage(Storage):
     def send_text(self, queue: str, text: str, *, delay_seconds: int | None = None) -> None:
         self.queue(queue).send_message(text, visibility_timeout=delay_seconds)
 
+    def approximate_message_count(self, queue: str) -> int:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self.queues.get_queue_client(queue)  # no create: counting never makes a queue
+        try:
+            return int(client.get_queue_properties().approximate_message_count or 0)
+        except ResourceNotFoundError:
+            return 0
+
 
 class _DownloadReader(io.RawIOBase):
     """Adapts the SDK's chunked downloader to the file protocol that pyarrow and csv readers use."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from shared.platform import azure_storage
+from shared.platform import azure_storage, logs, tracing
 from shared.platform.settings import Settings, load_settings
 from shared.platform.storage import Storage
 
@@ -18,7 +18,12 @@ _installed: Storage | None = None
 
 @functools.cache
 def settings() -> Settings:
-    return load_settings()
+    """The app's settings; the first load also puts run fields on log records and sets up the trace
+    exporter the settings ask for (once per process)."""
+    loaded = load_settings()
+    logs.install()
+    tracing.configure(loaded)
+    return loaded
 
 
 def storage() -> Storage:

@@ -151,6 +151,10 @@ class MemoryStorage(Storage):
         with self._lock:
             self._queues[queue].append(_Message(text, self._clock() + (delay_seconds or 0)))
 
+    def approximate_message_count(self, queue: str) -> int:
+        with self._lock:
+            return len(self._queues.get(queue, []))
+
     def messages(self, queue: str) -> builtins.list[str]:
         """The bodies of the queue's visible messages in the order sent; the messages stay queued."""
         now = self._clock()

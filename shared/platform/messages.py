@@ -19,8 +19,12 @@ TRIGGER_KINDS = ("push", "upload", "drift", "timer", "manual", "feedback")
 
 
 def new_traceparent() -> str:
-    """A W3C traceparent for a new trace, so one run can be followed across steps and logs."""
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+    """The W3C traceparent a run starts with: the current span context's when there is one (the
+    run continues the request's or step's trace), else a new trace's, so one run can be followed
+    across steps and logs."""
+    from shared.platform.tracing import current_traceparent
+
+    return current_traceparent() or f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
 
 
 @dataclass(frozen=True)
@@ -39,14 +43,17 @@ class StepMessage:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
     def next(self, step: str, payload: dict[str, Any] | None = None) -> "StepMessage":
-        """The message for the following step of the same run, keeping trigger, reason and trace."""
+        """The message for the following step of the same run, keeping trigger and reason; its trace
+        is the current span context's (this step's span) when there is one, else this message's."""
+        from shared.platform.tracing import current_traceparent
+
         return StepMessage(
             run_id=self.run_id,
             step=step,
             model=self.model,
             trigger=self.trigger,
             reason=self.reason,
-            trace=self.trace,
+            trace=current_traceparent() or self.trace,
             payload=dict(payload or {}),
         )
 

@@ -163,6 +163,25 @@ class Settings:
     cost: CostRates = CostRates()
     timer_schedules: Mapping[str, str] = field(
         default_factory=lambda: {name: default for name, (_, default) in TIMER_SCHEDULES.items()})
+    trace_console: bool = False
+    appinsights_connection_string: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the CLI (`./driftline <command>`) reaches the app's HTTP API; read from the same
+    local.settings.json / environment as the app. The key is left out of the repr."""
+
+    api_url: str = "http://127.0.0.1:7071"
+    function_key: str | None = field(default=None, repr=False)
+
+
+def client_settings(env: Mapping[str, str] | None = None) -> ClientSettings:
+    """DRIFTLINE_API_URL (default: the local app, `./driftline start`) and DRIFTLINE_FUNCTION_KEY
+    (sent as x-functions-key; Azure needs it, the local app does not)."""
+    env = os.environ if env is None else env
+    return ClientSettings(api_url=_url(env, "DRIFTLINE_API_URL", ClientSettings.api_url),
+                          function_key=_text(env, "DRIFTLINE_FUNCTION_KEY", None))
 
 
 QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
@@ -443,4 +462,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         feedback_max_share=_number(env, "DRIFTLINE_FEEDBACK_MAX_SHARE", 0.5, float, 0.0, 1.0),
         cost=cost_rates(env),
         timer_schedules=timer_schedules(env),
+        trace_console=_bool(env, "DRIFTLINE_TRACE_CONSOLE", False),
+        appinsights_connection_string=_text(env, "APPLICATIONINSIGHTS_CONNECTION_STRING", None),
     )

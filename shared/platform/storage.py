@@ -17,7 +17,9 @@ document methods are written once here on top of them. Every implementation guar
 - `list` yields the blobs whose names start with a prefix, in name order, each with its ETag, size
   and last-modified time (a timezone-aware datetime);
 - `copy` copies server-side: the target is a new blob with its own ETag, the source is untouched;
-- `send` enqueues text (a dict is sent as compact JSON); one Storage is safe to share between threads.
+- `send` enqueues text (a dict is sent as compact JSON); `approximate_message_count` counts a queue's
+  messages, delayed and invisible ones included (0 for a queue never used); one Storage is safe to
+  share between threads.
 
 Two implementations: `shared.platform.azure_storage.AzureStorage` (Azure Storage and Azurite; the
 app's, through `shared.platform.context.storage()`) and `shared.platform.memory_storage.MemoryStorage`
@@ -130,6 +132,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def send_text(self, queue: str, text: str, *, delay_seconds: int | None = None) -> None:
         """Enqueue one text message, invisible for `delay_seconds` when given."""
+
+    @abc.abstractmethod
+    def approximate_message_count(self, queue: str) -> int:
+        """How many messages the queue holds, delayed and invisible ones included (Azure's count is
+        approximate); 0 for a queue that does not exist."""
 
     # -- JSON documents with optimistic concurrency -----------------------------------------
 

@@ -1,16 +1,97 @@
-"""Read-only look-ups behind the HTTP API: a model's versions and aliases, the lineage of what serves
-now, and a run's timeline. Plain dicts out; `NotFound` (404) with a message for unknown names."""
+"""Read-only look-ups behind the HTTP API: the models and what serves each, a model's versions and
+aliases, the lineage of what serves now, the runs (filtered by status and model, most recently
+updated first) and a run's timeline. Plain dicts out; `NotFound` (404) with a message for unknown
+names, `BadRequest` (400) naming a bad filter."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.chain.states import step_status
-from shared.platform.errors import NotFound
+from shared.chain.states import RunStatus, step_status
+from shared.platform import names
+from shared.platform.errors import BadRequest, NotFound
 from shared.platform.names import check_model_name
 
 if TYPE_CHECKING:
     from shared.platform.storage import Storage
+
+
+RUNS_LIMIT = 500
+
+
+def list_models(storage: "Storage") -> dict[str, Any]:
+    """Every model with a registered version or an alias, and what serves it (production, canary)."""
+    from shared.model import registry
+
+    found = []
+    for model in registry.model_names(storage):
+        table = registry.aliases(storage, model)[0]["aliases"]
+        found.append({"model": model, "serving": serving_of(table), "versions": len(registry.versions(storage, model))})
+    return {"models": found}
+
+
+def serving_of(table: dict[str, Any]) -> dict[str, Any]:
+    """What an aliases table serves: the production and previous versions, the canary and its share."""
+    production, previous, canary = table.get("production"), table.get("previous"), table.get("canary")
+    return {
+        "production": None if production is None else int(production["version"]),
+        "previous": None if previous is None else int(previous["version"]),
+        "canary": None if canary is None else {"version": int(canary["version"]), "percent": canary.get("percent")},
+    }
+
+
+def list_runs(storage: "Storage", *, status: str | None = None, model: str | None = None,
+              limit: int | str | None = None) -> dict[str, Any]:
+    """The runs, most recently updated first, with their current step; filtered by status and model."""
+    if status is not None and status not in {s.value for s in RunStatus}:
+        raise BadRequest(f"status {status[:40]!r} is not a run status: use one of "
+                         f"{', '.join(s.value for s in RunStatus)}.")
+    if model is not None:
+        check_model_name(model)
+    count = _limit(limit)
+    items = [item for item in storage.list(names.RUNS) if "/" not in item.name and item.name.endswith(".json")]
+    items.sort(key=lambda item: item.last_modified, reverse=True)
+    found: list[dict[str, Any]] = []
+    for item in items:
+        if len(found) == count:
+            break
+        document = storage.read_json(names.RUNS, item.name)
+        if document is None:
+            continue
+        run = document.value
+        if (status is None or run.get("status") == status) and (model is None or run.get("model") == model):
+            found.append(run_summary(run))
+    return {"runs": found, "filters": {"status": status, "model": model, "limit": count}}
+
+
+def run_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """One line of the run list: ids, plan, status, what started it, and the step it is at or ended at."""
+    steps = run.get("steps", {})
+    current = next((event["step"] for event in reversed(run.get("events", [])) if event.get("step")), None)
+    return {
+        "run_id": run["run_id"],
+        "model": run.get("model"),
+        "plan": run.get("plan"),
+        "status": run.get("status"),
+        "step": current,
+        "step_status": None if current is None else step_status(steps.get(current)).value,
+        "trigger": (run.get("trigger") or {}).get("kind"),
+        "reason": run.get("reason"),
+        "created": run.get("created"),
+        "updated": run.get("updated"),
+    }
+
+
+def _limit(value: int | str | None) -> int:
+    if value is None or value == "":
+        return 50
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not 1 <= number <= RUNS_LIMIT:
+        raise BadRequest(f"limit {str(value)[:20]!r} must be a whole number from 1 to {RUNS_LIMIT}.")
+    return number
 
 
 def model_overview(storage: "Storage", model: str) -> dict[str, Any]:

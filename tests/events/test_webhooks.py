@@ -73,6 +73,7 @@ def test_training_push_starts_a_full_run(storage, functions):
     assert drain(storage, functions) == 1
     run = push_run(storage, "github", delivery)
     assert run["plan"] == "training" and run["status"] == "running"
+    assert (reply(response)["run_id"], reply(response)["run"]) == (run["run_id"], f"/api/runs/{run['run_id']}")
     assert "training code changed: training/features.py" in run["reason"]
     assert run["trigger"] == {"kind": "push", "provider": "github", "repository": "acme/shop", "branch": "main",
                               "commit": sha("commit-2"), "delivery": delivery}

@@ -256,6 +256,16 @@ def test_clear_drops_delayed_messages_too(storage: Storage, unique: str):
     assert queues.peek(storage, queue) == ["after"]
 
 
+def test_approximate_message_count_counts_delayed_messages(storage: Storage, unique: str):
+    queue = f"count-{unique}"
+    assert storage.approximate_message_count(queue) == 0  # a queue never used
+    storage.send(queue, "now")
+    storage.send(queue, "later", delay_seconds=3600)
+    assert storage.approximate_message_count(queue) == 2
+    queues.take(storage, queue)
+    assert storage.approximate_message_count(queue) == 1  # the delayed one waits still
+
+
 # -- Azure only: the wire and the connection -------------------------------------------------------
 
 
