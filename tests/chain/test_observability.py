@@ -144,6 +144,6 @@ def test_a_persons_retrain_answers_202_with_its_run(chain, labeled_frame):
     other = chain.http("retrain_model", "models/x/retrain", body, name="other-model")
     assert other.status_code == 404 and "DRIFTLINE_MODEL_NAME" in json.loads(other.get_body())["error"]
     assert chain.http("retrain_model", "models/x/retrain", {"by": "ops"}, name=chain.model).status_code == 400
-    chain.upload(labeled_frame, "d.csv")
+    assert chain.intake(labeled_frame, "d.csv")["action"] == "retrain"  # joins the dataset the run reads
     chain.pump(started["run_id"])
     assert chain.run(started["run_id"])["status"] == "succeeded"
