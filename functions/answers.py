@@ -1,6 +1,8 @@
 """HTTP answers for every route, made in one place.
 
-`respond(where, call)` runs a handler's core call and turns what it returns or raises into a response:
+`respond(where, call, req)` runs a handler's core call and turns what it returns or raises into a response:
+- with the request given, its body is first checked against the size limit (DRIFTLINE_MAX_BODY_BYTES, or
+  DRIFTLINE_WEBHOOK_MAX_BYTES on the webhook routes): a larger one is 413 before the handler runs;
 - an `Answer` (status, body, headers) or a plain dict (200) becomes JSON;
 - a `UserError` answers its own status and one-sentence message (`shared.platform.errors.http_answer`);
 - anything else is unexpected: logged with its traceback under a correlation id, answered 500 with a
@@ -30,19 +32,24 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def json_body(req: func.HttpRequest, expected: str) -> Any:
-    """The parsed JSON body; BadRequest saying what is expected when it is not JSON."""
-    from shared.platform.errors import BadRequest
+    """The parsed JSON body within the API's limits (size, depth, array length: 413); BadRequest
+    saying what is expected when it is not JSON. See shared/platform/bodies.py."""
+    from shared.platform import bodies, context
 
-    try:
-        return req.get_json()
-    except ValueError:
-        raise BadRequest(f"the body must be JSON: {expected}.") from None
+    return bodies.parse_json(req.get_body(), bodies.api_limits(context.settings()), expected)
 
 
-def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"]) -> func.HttpResponse:
+def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"], req: func.HttpRequest | None = None, *,
+            webhook: bool = False) -> func.HttpResponse:
     from shared.platform.errors import Answer, UserError, http_answer, log_unexpected
 
     try:
+        if req is not None:
+            from shared.platform import bodies, context
+
+            settings = context.settings()
+            limits = bodies.webhook_limits(settings) if webhook else bodies.api_limits(settings)
+            bodies.check_size(len(req.get_body()), limits)
         result = call()
     except UserError as error:
         answer = http_answer(error)

@@ -16,7 +16,7 @@ bp = func.Blueprint()
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response({"status": "ok"})
+    return json_response({"status": "ok"})  # constant, reads no setting: liveness even with bad settings
 
 
 @bp.function_name("score")
@@ -30,7 +30,7 @@ def score(req: func.HttpRequest) -> func.HttpResponse:
         result = scoring.instance().score(body, request_key=req.headers.get("X-Request-Key"))
         return Answer(200, result.to_dict(), {"X-Model-Version": str(result.version)})
 
-    return respond("score", call)
+    return respond("score", call, req)
 
 
 @bp.function_name("feedback")
@@ -44,7 +44,7 @@ def feedback(req: func.HttpRequest) -> func.HttpResponse:
         result = feedback.record(scoring.instance(), body)
         return Answer(201 if result["written"] else 200, result)
 
-    return respond("feedback", call)
+    return respond("feedback", call, req)
 
 
 @bp.function_name("model_overview")
@@ -56,7 +56,7 @@ def model_overview(req: func.HttpRequest) -> func.HttpResponse:
 
         return lookups.model_overview(context.storage(), req.route_params["name"])
 
-    return respond("model_overview", call)
+    return respond("model_overview", call, req)
 
 
 @bp.function_name("model_lineage")
@@ -68,7 +68,7 @@ def model_lineage(req: func.HttpRequest) -> func.HttpResponse:
 
         return lookups.serving_lineage(context.storage(), req.route_params["name"])
 
-    return respond("model_lineage", call)
+    return respond("model_lineage", call, req)
 
 
 @bp.function_name("run_timeline")
@@ -80,4 +80,4 @@ def run_timeline(req: func.HttpRequest) -> func.HttpResponse:
 
         return lookups.run_timeline(context.storage(), req.route_params["run_id"])
 
-    return respond("run_timeline", call)
+    return respond("run_timeline", call, req)

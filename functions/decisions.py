@@ -45,7 +45,7 @@ def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
             "next": decision.sent,
         }
 
-    return respond("approve_run" if approved else "reject_run", call)
+    return respond("approve_run" if approved else "reject_run", call, req)
 
 
 @bp.function_name("approve_run")
@@ -71,4 +71,4 @@ def rollback_model(req: func.HttpRequest) -> func.HttpResponse:
         return deploy.rollback_production(context.storage(), req.route_params.get("name", ""),
                                           by=body["by"], reason=body["reason"])
 
-    return respond("rollback_model", call)
+    return respond("rollback_model", call, req)

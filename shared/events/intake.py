@@ -24,8 +24,8 @@ from shared.chain.states import RunStatus
 from shared.events import ci_wait, routing, webhooks
 from shared.events.ci_wait import Outcome
 from shared.events.webhooks import CiOutcome, Ignored, Push
-from shared.platform import names
-from shared.platform.errors import Answer, BadRequest, ConditionFailed, InvalidMessage, PayloadTooLarge, Unauthorized
+from shared.platform import bodies, names
+from shared.platform.errors import Answer, BadRequest, ConditionFailed, InvalidMessage, Unauthorized
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
@@ -48,14 +48,10 @@ def receive(
 
     Raises PayloadTooLarge, Unauthorized (nothing is read or run) or BadRequest (PayloadError)."""
     now = now or datetime.now(timezone.utc)
-    if len(body) > settings.webhook_max_bytes:
-        raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {settings.webhook_max_bytes} "
-                              "(DRIFTLINE_WEBHOOK_MAX_BYTES).")
+    limits = bodies.webhook_limits(settings)
+    bodies.check_size(len(body), limits)
     _authenticate(settings, provider, headers, body)
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("body is not JSON; set the webhook content type to application/json.") from None
+    payload = bodies.parse_json(body, limits, "set the webhook content type to application/json")
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object.")
     event: webhooks.Event

@@ -182,7 +182,7 @@ def test_ping_oversize_and_bad_json(storage, functions, env):
     big = github_push([github_commit(i, modified=[f"training/{i}.py"]) for i in range(10)])
     assert github(functions, "push", big)[0].status_code == 413
     bad = github(functions, "push", b"not json")[0]
-    assert bad.status_code == 400 and "not JSON" in reply(bad)["error"]
+    assert bad.status_code == 400 and "must be JSON" in reply(bad)["error"]
     assert queued(storage, names.PUSH_QUEUE) == []
 
 
