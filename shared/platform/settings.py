@@ -85,9 +85,9 @@ class Settings:
     canary_max_error_rate: float = 0.05
     canary_min_requests: int = 100
     notify_url: str | None = None
-    notify_secret: str | None = None
-    github_secret: str | None = None
-    ado_secret: str | None = None
+    notify_secret: str | None = field(default=None, repr=False)  # secrets stay out of reprs and logs
+    github_secret: str | None = field(default=None, repr=False)
+    ado_secret: str | None = field(default=None, repr=False)
     branches: tuple[str, ...] = ("main",)
     routing_file: str = "routing.toml"
     wait_for_ci: bool = False

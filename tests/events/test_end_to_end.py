@@ -101,7 +101,8 @@ def post_push(host, payload: dict, *, delivery: str | None = None, secret: str =
 
 
 def push_run(storage, delivery: str) -> dict | None:
-    return runs.get_run(storage, runs.run_id_for("push", "github", delivery))
+    record = storage.read_json(names.HOOKS, intake.record_name("github", delivery))
+    return None if record is None else runs.get_run(storage, record.value["run_id"])
 
 
 def test_seed_upload_trained_the_production_model(running_app):

@@ -61,7 +61,9 @@ def reply(response: func.HttpResponse) -> dict:
 
 
 def push_run(storage, provider: str, delivery: str) -> dict | None:
-    return runs.get_run(storage, runs.run_id_for("push", provider, delivery))
+    """The run of a delivery's push (its id, derived from the pushed content, is on the delivery's record)."""
+    record = storage.read_json(names.HOOKS, intake.record_name(provider, delivery))
+    return None if record is None else runs.get_run(storage, record.value["run_id"])
 
 
 def test_training_push_starts_a_full_run(storage, functions):
