@@ -10,7 +10,9 @@
   drifted dataset starts a retrain with the report attached.
 
 A file that cannot be read, has malformed rows, has no rows, or lacks required columns is quarantined (`shared.events.quarantine`)
-and the original is left untouched. Each (name, ETag) is handled once: a receipt
+and the original is left untouched. A name a path cannot hold (`names.lake_name_problem`) is refused
+before anything is read by it: only a reason record named by its hash is written, and the handler
+returns normally, so the trigger does not retry it and other uploads are not held up. Each (name, ETag) is handled once: a receipt
 `hooks/uploads/<hash>.json` is written when it was handled, and the runs it starts have ids derived
 from it, so a duplicate delivery of the same upload does nothing.
 
@@ -48,7 +50,7 @@ class Rejected(DriftlineError):
 @dataclass(frozen=True)
 class LakeOutcome:
     name: str
-    action: str  # duplicate | gone | ignored | quarantined | retrain | joined | drift | no-drift | skipped
+    action: str  # duplicate | gone | ignored | refused | quarantined | retrain | joined | drift | no-drift | skipped
     detail: str
     run_id: str | None = None
     report: str | None = None
@@ -95,6 +97,11 @@ def handle_upload(
     kind = kind_of(name)
     if kind is None:
         return LakeOutcome(name, "ignored", "not under labeled/ or incoming/")
+    problem = names.lake_name_problem(name)
+    if problem is not None:  # touch nothing by this name: only a reason record named by its hash
+        record = quarantine.refuse_name(storage, name, problem, etag=etag, now=now)
+        log.warning("%r: refused (%s); reason at %s/%s", name[:120], problem, names.DATALAKE, record)
+        return LakeOutcome(name, "refused", f"{problem} (reason at {names.DATALAKE}/{record})")
     etag = (etag or storage.etag(names.DATALAKE, name) or "").strip('"')
     if not etag:
         return LakeOutcome(name, "gone", "the blob was deleted before it could be read")

@@ -91,6 +91,10 @@ def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | Non
         listed = [(item.name, item.etag) for item in storage.list(names.DATALAKE, names.LABELED_PREFIX)
                   if readable(item.name)]
     data = LabeledData(frame=None)
+    # A name a path cannot hold is not read (it could resolve to another blob, or fail every run).
+    data.skipped.extend({"name": name, "reason": problem} for name, _ in listed
+                        if (problem := names.lake_name_problem(name)) is not None)
+    listed = [(name, etag) for name, etag in listed if names.lake_name_problem(name) is None]
     frames = []
     for name, etag in sorted(listed):
         try:
