@@ -4,7 +4,6 @@ repository, branch and commit range whatever the delivery id says, and secrets n
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import uuid
 
