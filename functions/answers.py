@@ -5,6 +5,8 @@
   DRIFTLINE_WEBHOOK_MAX_BYTES on the webhook routes): a larger one is 413 before the handler runs;
 - an `Answer` (status, body, headers) or a plain dict (200) becomes JSON;
 - a `UserError` answers its own status and one-sentence message (`shared.platform.errors.http_answer`);
+- a `SettingsError` (a bad app setting) is logged naming the setting and answered 500 with a JSON body
+  saying the app is misconfigured (the value stays in the log);
 - anything else is unexpected: logged with its traceback under a correlation id, answered 500 with a
   JSON body naming that id. No route answers an empty 500.
 
@@ -41,7 +43,7 @@ def json_body(req: func.HttpRequest, expected: str) -> Any:
 
 def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"], req: func.HttpRequest | None = None, *,
             webhook: bool = False) -> func.HttpResponse:
-    from shared.platform.errors import Answer, UserError, http_answer, log_unexpected
+    from shared.platform.errors import Answer, SettingsError, UserError, http_answer, log_unexpected
 
     try:
         if req is not None:
@@ -55,6 +57,9 @@ def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"], req: func
         answer = http_answer(error)
         if answer.status >= 500:
             log.error("%s: %s", where, error.message, exc_info=error)
+    except SettingsError as error:  # the app is misconfigured: the log names the setting, callers learn that much
+        log.error("%s: the app's settings are invalid: %s", where, error)
+        answer = Answer(500, {"error": "the app is misconfigured: an app setting is invalid; its log names it."})
     except Exception as error:  # the one place unexpected errors become an answer
         answer = http_answer(error, log_unexpected(log, error, where))
     else:

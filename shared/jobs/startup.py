@@ -1,0 +1,54 @@
+"""Every setting checked when the app starts, including those the platform layer cannot judge alone.
+
+`check(env)` is `load_settings` (every typed setting) plus what needs a package above `platform`:
+`DRIFTLINE_DRIFT_CONFIG` through the drift engine's own `DriftConfig.from_mapping`, and the timer
+schedules the host binds as `%DRIFTLINE_*_SCHEDULE%` (six NCRONTAB fields, or an hh:mm:ss interval).
+The first bad value raises `SettingsError` naming the setting and the form expected.
+
+Who calls it:
+- `./driftline start` (devtools/start.py) before it starts anything: a bad value stops it, printed;
+- `function_app.py` at import (`functions.startup.check_at_indexing`), so the Functions host's start
+  log in Azure (Application Insights) names the bad setting at ERROR before any invocation fails.
+It stays light: `shared.drift`'s package and config modules use the standard library only
+(tests/test_cold_start.py keeps the heavy libraries out of the import).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from shared.drift.config import DriftConfig
+from shared.platform.errors import SettingsError
+from shared.platform.settings import Settings, load_settings
+
+SCHEDULES = ("DRIFTLINE_DRIFT_SCHEDULE", "DRIFTLINE_RETRAIN_SCHEDULE", "DRIFTLINE_SWEEP_SCHEDULE",
+             "DRIFTLINE_CLEANUP_SCHEDULE")
+NCRONTAB_FIELD = re.compile(r"^[0-9A-Za-z*?/,-]+$")
+INTERVAL = re.compile(r"^\d{1,2}:\d{2}:\d{2}$")
+
+
+def check(env: Mapping[str, str] | None = None, *, schedules: bool = True) -> Settings:
+    """The validated settings; SettingsError naming the first bad one."""
+    env = os.environ if env is None else env
+    settings = load_settings(env)
+    try:
+        DriftConfig.from_mapping(settings.drift_config)
+    except ValueError as error:
+        raise SettingsError(f"DRIFTLINE_DRIFT_CONFIG is not a valid drift configuration: {error} "
+                            "(see docs/drift.md).") from None
+    if schedules:
+        for name in SCHEDULES:
+            check_schedule(name, env.get(name))
+    return settings
+
+
+def check_schedule(name: str, value: str | None) -> str:
+    """A timer schedule as the host accepts it: six NCRONTAB fields or an hh:mm:ss interval."""
+    text = (value or "").strip()
+    fields = text.split()
+    if INTERVAL.match(text) or (len(fields) == 6 and all(NCRONTAB_FIELD.match(f) for f in fields)):
+        return text
+    raise SettingsError(f"{name} must be an NCRONTAB expression of six fields (second minute hour day month "
+                        f"weekday, e.g. '0 */5 * * * *') or an hh:mm:ss interval, got {value!r}.")
