@@ -208,9 +208,11 @@ def complete_step(
 
 
 def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus, reason: str,
-             outputs: dict[str, Any] | None = None) -> None:
+             outputs: dict[str, Any] | None = None, traceback: str | None = None) -> None:
     """End the run (failed, rejected, skipped) with the reason recorded on the run and step, and in
-    the same write the step's outputs when given (e.g. every gate result). No-op for unknown runs."""
+    the same write the step's outputs when given (e.g. every gate result) and the traceback of the
+    user's code that failed. The planned steps that never began are marked skipped with why, so none
+    stays pending. No-op for unknown runs."""
 
     def change(run):
         if step is not None:
@@ -218,12 +220,22 @@ def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus,
             entry.update(status=StepStatus(status), finished=utcnow(), detail=reason)
             if outputs is not None:
                 entry["outputs"] = dict(outputs)
+            if traceback:
+                entry["traceback"] = traceback
         run["status"] = status
         run["updated"] = utcnow()
         _event(run, step, status, reason)
+        _skip_pending(run, f"not run: the run {status} at {step}" if step else f"not run: the run {status}")
         return run
 
     storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
+
+
+def _skip_pending(run: dict[str, Any], why: str) -> None:
+    """Mark skipped every planned step of a stopped run that never began."""
+    for planned in run.get("steps_planned", []):
+        if planned not in run["steps"]:
+            run["steps"][planned] = {"status": StepStatus.SKIPPED, "finished": utcnow(), "detail": why}
 
 
 def _resend_next_if_lost(storage: Storage, run: dict[str, Any], message: StepMessage) -> None:
@@ -349,6 +361,8 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
         run["status"] = RunStatus.RUNNING if approved else RunStatus.REJECTED
         run["updated"] = now
         _event(run, step, wanted, run["steps"][step]["detail"])
+        if not approved:
+            _skip_pending(run, f"not run: the run was rejected at {step}")
         return run
 
     run = storage.update_json(names.RUNS, run_blob(run_id), change, create=False)

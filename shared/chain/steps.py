@@ -6,9 +6,10 @@
 2. marks the step begun (`runs.begin_step`): a redelivered message for a finished step, or for a run
    that is over, is acknowledged and does nothing;
 3. calls the work, which completes the step itself (`runs.complete_step`, or pauses for approval);
-4. a `StopRun` from the work ends the run with its reason and a `run.failed` / `run.rejected`
-   notification. Any other exception propagates, so the host retries the message and poisons it
-   after maxDequeueCount.
+4. a `StopRun` from the work ends the run with its reason (and the user code's traceback) and a
+   `run.failed` / `run.rejected` notification, logged at ERROR (failed) or WARNING (rejected) with the
+   run id, since the host sees a normal return. Any other exception propagates, so the host retries
+   the message and poisons it after maxDequeueCount.
 
 The work functions live with their capability (`shared.model.retrain`, `registry`, `gates`,
 `deploy`); this module knows none of them.
@@ -75,9 +76,14 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
 
 
 def stop_at_step(storage: Storage, message: StepMessage, stop: StopRun) -> None:
-    """End the run at this step with the StopRun's status, reason and outputs, and notify."""
-    runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
+    """End the run at this step with the StopRun's status, reason, outputs and traceback, and notify.
+
+    The trigger then returns normally (a permanent failure must not be redelivered), so the host logs
+    the invocation "Succeeded"; what failed is logged here: a failed step at ERROR, a rejected one at
+    WARNING, a skipped one at INFO, each with the run id, the step and the reason."""
+    runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs, stop.traceback)
     if stop.status in (RunStatus.REJECTED, RunStatus.FAILED):
         notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
                        key=message.step, data={"step": message.step, "reason": stop.reason, **stop.outputs})
-    log.warning("run %s stopped at %s: %s", message.run_id, message.step, stop.reason)
+    level = {RunStatus.FAILED: logging.ERROR, RunStatus.REJECTED: logging.WARNING}.get(stop.status, logging.INFO)
+    log.log(level, "run %s step %s %s: %s", message.run_id, message.step, stop.status.upper(), stop.reason)

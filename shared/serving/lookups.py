@@ -105,6 +105,7 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
             "attempts": step.get("attempts", 0),
             "reason": step.get("detail") or None,
             "outputs": step.get("outputs"),
+            **({"traceback": step["traceback"]} if step.get("traceback") else {}),
         })
     return {
         "run_id": run["run_id"],
