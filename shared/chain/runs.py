@@ -6,6 +6,11 @@ A run is one pass through a plan (see `shared/chain/plans.py`). Each step is key
 - `complete_step` records the outputs and enqueues the next step of the plan;
 - `stop_run` ends the run with a status and a reason (failed gate, rejection, bad message).
 
+A step's record holds a lease (`{"token", "until"}`, DRIFTLINE_STEP_LEASE_SECONDS) while it runs, renewed by a
+heartbeat: another copy of its message is put back on the queue until the step finished (then it
+does nothing) or the lease expired (a killed worker: the copy takes over). A message whose earlier
+steps have not succeeded is put back too (`defer`), not run and not failed.
+
 Order matters for crash safety: the outputs are recorded before the next message is sent, and a
 redelivered message for a finished step re-sends the next message if the next step never began,
 so a worker killed between the two writes neither loses the chain nor repeats the step's work.
@@ -15,10 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared.chain import plans
@@ -29,7 +38,7 @@ from shared.platform.errors import BadRequest, ConditionFailed, NotFound, StateC
 from shared.platform.messages import StepMessage
 from shared.platform.storage import Storage
 
-
+log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -127,39 +136,147 @@ def release_run(storage: Storage, run_id: str, detail: str) -> bool:
     return run is not None and released["value"]
 
 
+DEFAULT_LEASE_SECONDS = 300.0
+MAX_DEFERRALS = 50  # a copy put back this often gives up (its run is stuck; the sweeper deals with it)
+MAX_DEFER_SECONDS = 300
+
+
 @dataclass(frozen=True)
 class Begin:
+    """What a step message may do: proceed (holding the lease `token`), be put back for
+    `defer_seconds` (its step cannot begin yet), or nothing (finished, over, or redundant)."""
+
     proceed: bool
     run: dict[str, Any] | None
     why: str = ""
+    token: str | None = None
+    defer_seconds: int | None = None
 
 
-def begin_step(storage: Storage, message: StepMessage) -> Begin:
-    """Mark the step running; proceed=False when it already finished or the run is over."""
+def begin_step(storage: Storage, message: StepMessage, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+               now: datetime | None = None) -> Begin:
+    """Take the step's lease and mark it running, or say why this message must not run it now.
+
+    - the step finished, or the run is over: nothing (a redelivery; a lost next message is re-sent);
+    - the run waits (CI, approval): nothing, since resuming it sends the message anew;
+    - an earlier step of the plan has not succeeded: deferred, the message is ahead of its step;
+    - another copy holds an unexpired lease on the step: deferred until the lease would expire, so
+      copies of a running step never run it twice, and a killed worker's step (no more heartbeats)
+      is taken over by the next copy once its lease expires.
+    Taking over an expired lease counts as a new attempt."""
+    moment = now or datetime.now(timezone.utc)
+    token = uuid.uuid4().hex
     outcome: dict[str, Any] = {}
 
     def change(run):
         step = run["steps"].get(message.step, {})
+        planned = run.get("steps_planned", [])
         if step_status(step).final:
             outcome.update(proceed=False, why=f"step {message.step} already {step['status']}")
             return run
         if run_status(run["status"]).final:
             outcome.update(proceed=False, why=f"run already {run['status']}")
             return run
+        if run_status(run["status"]) is RunStatus.WAITING:
+            outcome.update(proceed=False, why="run is waiting; resuming it sends this step's message")
+            return run
+        if message.step not in planned:
+            outcome.update(proceed=False, why=f"step {message.step} is not in the {run['plan']} plan")
+            return run
+        unfinished = [s for s in planned[: planned.index(message.step)]
+                      if step_status(run["steps"].get(s)) not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)]
+        if unfinished:
+            outcome.update(proceed=False, why=f"ahead of its step: {unfinished[0]} has not succeeded yet",
+                           defer=min(MAX_DEFER_SECONDS, 10 * 2 ** min(message.deferred, 5)))
+            return run
+        lease = step.get("lease") or {}
+        if step_status(step) is StepStatus.RUNNING and lease and datetime.fromisoformat(lease["until"]) > moment:
+            remaining = (datetime.fromisoformat(lease["until"]) - moment).total_seconds()
+            outcome.update(proceed=False, why=f"step {message.step} is running under another lease until "
+                                              f"{lease['until']}", defer=min(MAX_DEFER_SECONDS, int(remaining) + 1))
+            return run
         outcome.update(proceed=True, why="")
-        step.update(status=StepStatus.RUNNING, started=utcnow(), attempts=step.get("attempts", 0) + 1)
+        step.update(status=StepStatus.RUNNING, started=utcnow(), attempts=step.get("attempts", 0) + 1,
+                    lease=_lease(token, moment, lease_seconds))
         run["steps"][message.step] = step
         run["status"] = RunStatus.RUNNING
         run["updated"] = utcnow()
-        _event(run, message.step, StepStatus.RUNNING, f"attempt {step['attempts']}")
+        taken = " (took over an expired lease)" if lease else ""
+        _event(run, message.step, StepStatus.RUNNING, f"attempt {step['attempts']}{taken}")
         return run
 
     run = storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
     if run is None:
         return Begin(False, None, f"run {message.run_id} does not exist")
+    if outcome.get("defer") is not None:
+        if message.deferred >= MAX_DEFERRALS:
+            return Begin(False, run, f"{outcome['why']}; gave up after {message.deferred} deferrals")
+        return Begin(False, run, outcome["why"], defer_seconds=outcome["defer"])
     if not outcome["proceed"]:
         _resend_next_if_lost(storage, run, message)
-    return Begin(outcome["proceed"], run, outcome["why"])
+        return Begin(False, run, outcome["why"])
+    return Begin(True, run, "", token=token)
+
+
+def _lease(token: str, moment: datetime, lease_seconds: float) -> dict[str, str]:
+    until = (moment + timedelta(seconds=lease_seconds)).isoformat(timespec="milliseconds")
+    return {"token": token, "until": until}
+
+
+def defer(storage: Storage, message: StepMessage, delay_seconds: int) -> None:
+    """Put a step message back on its queue, invisible for `delay_seconds`, counting the deferral."""
+    _send(storage, replace(message, deferred=message.deferred + 1), delay_seconds=max(1, delay_seconds))
+
+
+def renew_lease(storage: Storage, message: StepMessage, token: str, lease_seconds: float,
+                now: datetime | None = None) -> bool:
+    """Extend the lease this worker holds on its running step (the heartbeat); False if it lost it."""
+    moment = now or datetime.now(timezone.utc)
+    held = {"value": False}
+
+    def change(run):
+        entry = run["steps"].get(message.step, {})
+        held["value"] = step_status(entry) is StepStatus.RUNNING and (entry.get("lease") or {}).get("token") == token
+        if held["value"]:
+            entry["lease"] = _lease(token, moment, lease_seconds)
+        return run
+
+    storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
+    return held["value"]
+
+
+def release_lease(storage: Storage, message: StepMessage, token: str) -> None:
+    """Give the lease up (the work raised and the host will retry): the retry may begin at once."""
+
+    def change(run):
+        entry = run["steps"].get(message.step, {})
+        if (entry.get("lease") or {}).get("token") == token:
+            entry.pop("lease")
+        return run
+
+    storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
+
+
+@contextmanager
+def heartbeat(storage: Storage, message: StepMessage, token: str, lease_seconds: float) -> Iterator[None]:
+    """Renew the step's lease every third of its length while the body runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                if not renew_lease(storage, message, token, lease_seconds):
+                    return
+            except Exception as error:  # a missed beat only shortens the lease; the work goes on
+                log.warning("run %s step %s: lease renewal failed: %s", message.run_id, message.step, error)
+
+    thread = threading.Thread(target=beat, name=f"lease-{message.run_id[:8]}-{message.step}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def complete_step(
@@ -187,6 +304,7 @@ def complete_step(
     def change(run):
         step = run["steps"].setdefault(message.step, {})
         step.update(status=StepStatus.SUCCEEDED, finished=utcnow(), outputs=outputs, detail=detail)
+        step.pop("lease", None)
         if "started" in step:
             step["duration_s"] = _seconds_between(step["started"], step["finished"])
         _event(run, message.step, StepStatus.SUCCEEDED, detail)
@@ -218,6 +336,7 @@ def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus,
         if step is not None:
             entry = run["steps"].setdefault(step, {})
             entry.update(status=StepStatus(status), finished=utcnow(), detail=reason)
+            entry.pop("lease", None)
             if outputs is not None:
                 entry["outputs"] = dict(outputs)
             if traceback:

@@ -3,9 +3,11 @@
 `run_step` takes one queue message and a step's core function (`Work`), and:
 1. parses the `StepMessage`; a malformed one, one for another step, or one naming an invalid model
    goes to `<queue>-poison` with the reason (recorded on its run when the run id could be read);
-2. marks the step begun (`runs.begin_step`): a redelivered message for a finished step, or for a run
-   that is over, is acknowledged and does nothing;
-3. calls the work, which completes the step itself (`runs.complete_step`, or pauses for approval);
+2. takes the step's lease and marks it begun (`runs.begin_step`): a redelivered message for a finished
+   step, or for a run that is over, is acknowledged and does nothing; a copy of a step that another
+   worker holds the lease of, or a message ahead of its step, is put back on the queue with a delay;
+3. calls the work under a heartbeat that renews the lease, and the work completes the step itself
+   (`runs.complete_step`, or pauses for approval); if the work raises, the lease is released first;
 4. a `StopRun` from the work ends the run with its reason (and the user code's traceback) and a
    `run.failed` / `run.rejected` notification, logged at ERROR (failed) or WARNING (rejected) with the
    run id, since the host sees a normal return. Any other exception propagates, so the host retries
@@ -38,7 +40,8 @@ Work = Callable[[Storage, Settings, StepMessage], None]
 class StepAction(StrEnum):
     DONE = "done"  # the work ran and completed (or paused) the step
     STOPPED = "stopped"  # the work ended the run (StopRun)
-    ACKNOWLEDGED = "acknowledged"  # nothing to do: step finished already, or run over
+    ACKNOWLEDGED = "acknowledged"  # nothing to do: step finished already, run over or waiting
+    DEFERRED = "deferred"  # put back on the queue: ahead of its step, or another copy holds the lease
     POISONED = "poisoned"  # the message could not be processed
 
 
@@ -63,15 +66,23 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
     except BadRequest as error:
         runs.poison(storage, queue, body, error.message, message.run_id)
         return StepOutcome(StepAction.POISONED, error.message, message.run_id)
-    begin = runs.begin_step(storage, message)
-    if not begin.proceed:
+    begin = runs.begin_step(storage, message, lease_seconds=settings.step_lease_seconds)
+    if begin.defer_seconds is not None:
+        runs.defer(storage, message, begin.defer_seconds)
+        log.info("run %s step %s: deferred %d s (%s)", message.run_id, step, begin.defer_seconds, begin.why)
+        return StepOutcome(StepAction.DEFERRED, begin.why, message.run_id)
+    if not begin.proceed or begin.token is None:
         log.info("run %s step %s: nothing to do (%s)", message.run_id, step, begin.why)
         return StepOutcome(StepAction.ACKNOWLEDGED, begin.why, message.run_id)
     try:
-        work(storage, settings, message)
+        with runs.heartbeat(storage, message, begin.token, settings.step_lease_seconds):
+            work(storage, settings, message)
     except StopRun as stop:
         stop_at_step(storage, message, stop)
         return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
+    except Exception:
+        runs.release_lease(storage, message, begin.token)  # the host's retry may take the step at once
+        raise
     return StepOutcome(StepAction.DONE, "", message.run_id)
 
 

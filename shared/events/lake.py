@@ -14,7 +14,9 @@ and the original is left untouched. A name a path cannot hold (`names.lake_name_
 before anything is read by it: only a reason record named by its hash is written, and the handler
 returns normally, so the trigger does not retry it and other uploads are not held up. Each (name, ETag) is handled once: a receipt
 `hooks/uploads/<hash>.json` is written when it was handled, and the runs it starts have ids derived
-from it, so a duplicate delivery of the same upload does nothing.
+from it, so a duplicate delivery of the same upload does nothing. A labeled upload's run id is also
+claimed (`hooks/uploads/<hash>.run.json`, create-if-absent) before the run is created, so a delivery
+after a crash between the run and the receipt, even in a later coalescing window, joins the same run.
 
 Files are streamed from storage (the drift engine's readers spool non-seekable streams to a temporary
 file, never to memory).
@@ -33,7 +35,7 @@ from shared.chain import runs
 from shared.events import quarantine
 from shared.model import registry
 from shared.platform import names
-from shared.platform.errors import DriftlineError
+from shared.platform.errors import ConditionFailed, DriftlineError
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
@@ -131,6 +133,7 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
         delay = max(1, math.ceil((bucket + 1) * window - now.timestamp()))
     else:
         run_id, delay = runs.run_id_for("labeled", name, etag), None
+    run_id = claim_run(storage, name, etag, run_id)
     run_id, created = runs.start_run(
         storage, plan="data", model=settings.model_name,
         trigger={"kind": "upload", "blob": name, "etag": etag},
@@ -141,6 +144,23 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
         return LakeOutcome(name, "retrain", f"{rows} rows; retrain starts in {delay or 0} s", run_id)
     runs.add_event(storage, run_id, f"labeled upload {name} ({rows} rows) joins this retrain")
     return LakeOutcome(name, "joined", f"{rows} rows; joins the retrain of this window", run_id)
+
+
+def claim_name(name: str, etag: str) -> str:
+    return f"uploads/{runs.run_id_for(name, etag)}.run.json"
+
+
+def claim_run(storage: Storage, name: str, etag: str, run_id: str) -> str:
+    """The run this upload belongs to, fixed before the run is created: the first handling records
+    `run_id` (create-if-absent), every later one (a redelivery after a crash, in another coalescing
+    window) gets the recorded one. So a crash anywhere between here and the receipt never makes a
+    second run for the same upload."""
+    try:
+        storage.create_json(names.HOOKS, claim_name(name, etag), {"name": name, "etag": etag, "run_id": run_id})
+        return run_id
+    except ConditionFailed:
+        claimed = storage.read_json(names.HOOKS, claim_name(name, etag))
+        return run_id if claimed is None else str(claimed.value["run_id"])
 
 
 def validate_labeled(storage: Storage, settings: Settings, name: str) -> int:

@@ -34,6 +34,7 @@ class StepMessage:
     attempt: int = 1
     payload: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
+    deferred: int = 0  # times this copy was put back because its step could not begin yet
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -71,8 +72,9 @@ class StepMessage:
             problems.append(f"trigger must be an object whose kind is one of {', '.join(TRIGGER_KINDS)}")
         if not isinstance(data.get("payload", {}), dict):
             problems.append("payload must be an object")
-        if not isinstance(data.get("attempt", 1), int):
-            problems.append("attempt must be an integer")
+        for counter in ("attempt", "deferred"):
+            if not isinstance(data.get(counter, 0), int) or isinstance(data.get(counter, 0), bool):
+                problems.append(f"{counter} must be an integer")
         unknown = sorted(set(data) - {f for f in cls.__dataclass_fields__})
         if unknown:
             problems.append(f"unknown fields {', '.join(unknown)}")

@@ -117,6 +117,7 @@ class Settings:
     cleanup_enabled: bool = True
     drift_window_hours: float = 24.0
     step_max_retries: int = 2
+    step_lease_seconds: float = 300.0
     code_source: CodeSourceSettings = CodeSourceSettings()
     snapshot_max_bytes: int = 50 * 1024 * 1024
     snapshot_max_files: int = 5000
@@ -357,6 +358,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cleanup_enabled=_bool(env, "DRIFTLINE_CLEANUP_ENABLED", True),
         drift_window_hours=_number(env, "DRIFTLINE_DRIFT_WINDOW_HOURS", 24.0, float, 0.01),
         step_max_retries=_number(env, "DRIFTLINE_STEP_MAX_RETRIES", 2, int, 0),
+        step_lease_seconds=_number(env, "DRIFTLINE_STEP_LEASE_SECONDS", 300.0, float, 3.0, 86400.0),
         quality_metric=_choice(env, "DRIFTLINE_QUALITY_METRIC", "accuracy", QUALITY_METRICS),
         holdout_percent=_number(env, "DRIFTLINE_HOLDOUT_PERCENT", 20, int, 5, 50),
         canary_max_latency_ms=_number(env, "DRIFTLINE_CANARY_MAX_LATENCY_MS", 500.0, float, 0.001),
