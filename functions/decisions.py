@@ -1,10 +1,14 @@
 """HTTP decisions by people: approve or reject a waiting run, roll a model back.
 
-POST /api/runs/{run_id}/approve   {"by": "...", "reason": "..."}  -> 200, deploy enqueued
-POST /api/runs/{run_id}/reject    {"by": "...", "reason": "..."}  -> 200, run rejected
+POST /api/runs/{run_id}/approve[?token=...]  {"reason": "..."}  -> 200, deploy enqueued
+POST /api/runs/{run_id}/reject[?token=...]   {"reason": "..."}  -> 200, run rejected
 POST /api/models/{name}/rollback  {"by": "...", "reason": "..."}  -> 200, production = previous
+Approve and reject record the authenticated approver (`shared.chain.approvers`: the App Service
+principal headers, or the signed link's token, as `?token=` or `X-Driftline-Approval-Token`); a `by`
+in the body is ignored. They are anonymous at the Functions level (a link must work without a function
+key): the identity is the authentication, 401 without one, 403 for one not in DRIFTLINE_APPROVERS.
 400 names a missing or malformed field, id or name; 404 unknown run or model; 409 run not waiting for
-approval (or expired), or no previous version to roll back to. Function-key auth.
+approval (or expired), or no previous version to roll back to. Rollback: function-key auth.
 """
 
 import azure.functions as func
@@ -27,20 +31,31 @@ def _decision_body(req: func.HttpRequest) -> dict[str, str]:
     return {"by": body["by"].strip(), "reason": body["reason"].strip()}
 
 
+def _reason(req: func.HttpRequest) -> str:
+    from shared.platform.errors import BadRequest
+
+    body = json_body(req, "a JSON object with 'reason'")
+    if not isinstance(body, dict) or not isinstance(body.get("reason"), str) or not body["reason"].strip():
+        raise BadRequest("missing or empty field(s): reason.", missing=["reason"])
+    return body["reason"].strip()
+
+
 def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
     def call():
-        from shared.chain import approvals  # the core loads on first use, not at indexing
+        from shared.chain import approvals, runs  # the core loads on first use, not at indexing
         from shared.platform import context
 
-        body = _decision_body(req)
-        run_id = req.route_params.get("run_id", "")
-        decision = approvals.decide(context.storage(), context.settings(), run_id, approved=approved,
-                                    by=body["by"], reason=body["reason"])
+        run_id = runs.check_run_id(req.route_params.get("run_id", ""))
+        reason = _reason(req)
+        token = req.params.get("token") or req.headers.get("X-Driftline-Approval-Token")
+        decision, identity = approvals.decide(context.storage(), context.settings(), run_id, approved=approved,
+                                              reason=reason, headers=dict(req.headers), token=token)
         return {
             "run_id": run_id,
             "status": decision.run["status"],
             "decision": "approved" if approved else "rejected",
-            "by": body["by"],
+            "by": identity.name,
+            "identity": identity.to_dict(),
             "repeated": decision.repeated,
             "next": decision.sent,
         }
@@ -49,13 +64,13 @@ def _decide(req: func.HttpRequest, approved: bool) -> func.HttpResponse:
 
 
 @bp.function_name("approve_run")
-@bp.route(route="runs/{run_id}/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="runs/{run_id}/approve", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def approve_run(req: func.HttpRequest) -> func.HttpResponse:
     return _decide(req, approved=True)
 
 
 @bp.function_name("reject_run")
-@bp.route(route="runs/{run_id}/reject", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="runs/{run_id}/reject", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def reject_run(req: func.HttpRequest) -> func.HttpResponse:
     return _decide(req, approved=False)
 

@@ -457,7 +457,8 @@ class Decision:
     repeated: bool  # the same decision had been recorded before
 
 
-def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str, reason: str) -> Decision:
+def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str, reason: str,
+           identity: dict[str, Any] | None = None) -> Decision:
     """Record a person's decision on a step that waits (approval) and resume or end the run.
 
     Approved: the step succeeds and the next step of the plan is sent. Rejected: the run ends
@@ -477,6 +478,8 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
         now = utcnow()
         run["steps"][step] = {"status": wanted, "finished": now, "by": by, "reason": reason,
                               "detail": f"{'approved' if approved else 'rejected'} by {by}: {reason}"}
+        if identity is not None:
+            run["steps"][step]["identity"] = dict(identity)
         run["status"] = RunStatus.RUNNING if approved else RunStatus.REJECTED
         run["updated"] = now
         _event(run, step, wanted, run["steps"][step]["detail"])

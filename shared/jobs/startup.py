@@ -1,7 +1,8 @@
 """Every setting checked when the app starts, including those the platform layer cannot judge alone.
 
 `check(env)` is `load_settings` (every typed setting) plus what needs a package above `platform`:
-`DRIFTLINE_DRIFT_CONFIG` through the drift engine's own `DriftConfig.from_mapping`, and the timer
+`DRIFTLINE_DRIFT_CONFIG` through the drift engine's own `DriftConfig.from_mapping`, a way to
+authenticate approvers when approval is required (shared/chain/approvers.py), and the timer
 schedules the host binds as `%DRIFTLINE_*_SCHEDULE%` (six NCRONTAB fields, or an hh:mm:ss interval).
 The first bad value raises `SettingsError` naming the setting and the form expected.
 
@@ -38,6 +39,13 @@ def check(env: Mapping[str, str] | None = None, *, schedules: bool = True) -> Se
     except ValueError as error:
         raise SettingsError(f"DRIFTLINE_DRIFT_CONFIG is not a valid drift configuration: {error} "
                             "(see docs/drift.md).") from None
+    if settings.approval_required and not (settings.trust_app_service_auth or settings.approval_secret):
+        raise SettingsError("DRIFTLINE_APPROVAL_REQUIRED=true needs a way to authenticate approvers: "
+                            "DRIFTLINE_TRUST_APP_SERVICE_AUTH=true (App Service authentication on) or "
+                            "DRIFTLINE_APPROVAL_SECRET with DRIFTLINE_APPROVERS (signed approval links).")
+    if settings.approval_secret and not settings.approvers:
+        raise SettingsError("DRIFTLINE_APPROVAL_SECRET signs one approval link per approver: list them in "
+                            "DRIFTLINE_APPROVERS (comma-separated names or object ids).")
     if schedules:
         for name in SCHEDULES:
             check_schedule(name, env.get(name))

@@ -76,6 +76,9 @@ class Settings:
     drift_config: Mapping[str, Any] = field(default_factory=dict)
     approval_required: bool = False
     approval_ttl_hours: float = 72.0
+    approvers: tuple[str, ...] = ()
+    approval_secret: str | None = field(default=None, repr=False)
+    trust_app_service_auth: bool = False
     ci_wait_hours: float = 24.0
     quality_tolerance: float = 0.01
     latency_budget_ms: float = 50.0
@@ -323,6 +326,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         drift_config=_json_object(env, "DRIFTLINE_DRIFT_CONFIG"),
         approval_required=_bool(env, "DRIFTLINE_APPROVAL_REQUIRED", False),
         approval_ttl_hours=_number(env, "DRIFTLINE_APPROVAL_TTL_HOURS", 72.0, float, 0.01),
+        approvers=_names(env, "DRIFTLINE_APPROVERS"),
+        approval_secret=_text(env, "DRIFTLINE_APPROVAL_SECRET", None),
+        trust_app_service_auth=_bool(env, "DRIFTLINE_TRUST_APP_SERVICE_AUTH", False),
         ci_wait_hours=_number(env, "DRIFTLINE_CI_WAIT_HOURS", 24.0, float, 0.01),
         quality_tolerance=_number(env, "DRIFTLINE_QUALITY_TOLERANCE", 0.01, float, 0.0, 1.0),
         latency_budget_ms=_number(env, "DRIFTLINE_LATENCY_BUDGET_MS", 50.0, float, 0.001),

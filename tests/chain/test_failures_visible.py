@@ -11,6 +11,7 @@ import pandas as pd
 from shared.platform import names
 from shared.repo.train_runner import TrainingFailed, train_in_sandbox
 from shared.serving import lookups
+from tests.helpers.chain import principal
 
 LATER = ("register", "test", "approve", "deploy")
 
@@ -52,12 +53,13 @@ def test_a_poisoned_message_skips_every_step_not_begun(chain):
 
 
 def test_a_rejected_approval_skips_deploy(chain, labeled_frame, quick_retrain):
-    chain.configure(approval_required="true")
+    chain.require_approval()
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
     quick_retrain(run_id)
     chain.pump(run_id)
     assert chain.run(run_id)["status"] == "waiting"
-    response = chain.http("reject_run", f"runs/{run_id}/reject", {"by": "ana", "reason": "not now"}, run_id=run_id)
+    response = chain.http("reject_run", f"runs/{run_id}/reject", {"reason": "not now"}, run_id=run_id,
+                          headers=principal("bob@contoso.com"))
     assert response.status_code == 200
     deploy = chain.run(run_id)["steps"]["deploy"]
     assert deploy["status"] == "skipped" and deploy["detail"] == "not run: the run was rejected at approve"

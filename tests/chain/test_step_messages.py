@@ -124,7 +124,7 @@ def test_a_copy_deferred_too_often_gives_up_without_failing_the_run(chain, label
 
 
 def test_a_deploy_copy_during_the_approval_wait_deploys_nothing(chain, labeled_frame, quick_retrain):
-    chain.configure(approval_required="true")
+    chain.require_approval()
     run_id = chain.start([chain.upload(labeled_frame, "data.csv")])
     quick_retrain(run_id)
     chain.pump(run_id)
