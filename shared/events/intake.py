@@ -131,7 +131,7 @@ def process(storage: Storage, settings: Settings, body: str) -> Outcome:
     try:
         message = json.loads(body)
         provider, delivery = message["provider"], message["delivery"]
-    except (json.JSONDecodeError, TypeError, KeyError):
+    except (json.JSONDecodeError, TypeError, KeyError, RecursionError):
         raise InvalidMessage("push message must be JSON with provider and delivery.") from None
     if provider not in webhooks.PROVIDERS:
         raise InvalidMessage(f"unknown provider {provider!r}.")

@@ -55,8 +55,8 @@ class StepMessage:
     def from_json(cls, text: str | bytes) -> "StepMessage":
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InvalidMessage(f"message is not JSON ({error}).") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            raise InvalidMessage(f"message is not JSON ({str(error)[:200]}).") from None
         if not isinstance(data, dict):
             raise InvalidMessage("message is not a JSON object.")
         run_id = data.get("run_id") if isinstance(data.get("run_id"), str) else None
