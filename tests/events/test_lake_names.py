@@ -12,24 +12,10 @@ from shared.platform import context, names
 from tests.events.test_lake import upload
 from tests.helpers.event_data import csv_bytes, frame
 from tests.helpers.events import queued, runs_of
+from tests.helpers.hostile import HOSTILE_LAKE_NAMES
 
 pytestmark = pytest.mark.usefixtures("env")
 
-HOSTILE_LAKE_NAMES = [
-    ("dot-dot segment", "labeled/../models/x.csv", "'..' segment"),
-    ("dot segment", "labeled/a/./b.csv", "'..' segment"),
-    ("nested dot-dot", "labeled/a/b/../../../runs/x.csv", "'..' segment"),
-    ("empty segment", "labeled/a//b.csv", "empty segment"),
-    ("control character", "labeled/bad\x01name.csv", "control characters (U+0001)"),
-    ("newline", "labeled/line\nbreak.csv", "control characters (U+000A)"),
-    ("DEL", "labeled/del\x7f.csv", "control characters (U+007F)"),
-    ("backslash", "labeled/a\\..\\b.csv", "backslash"),
-    ("trailing dot", "labeled/tail.", "ends with a dot"),
-    ("1,000 characters", "labeled/" + "n" * 988 + ".csv", "1000 characters"),
-    ("1,010 characters", "labeled/" + "n" * 998 + ".csv", "1010 characters"),
-    ("1,024 characters", "labeled/" + "n" * 1012 + ".csv", "1024 characters"),
-    ("incoming dot-dot", "incoming/../labeled/x.csv", "'..' segment"),
-]
 
 
 @pytest.mark.parametrize("label, name, why", HOSTILE_LAKE_NAMES, ids=[entry[0] for entry in HOSTILE_LAKE_NAMES])

@@ -2,7 +2,8 @@
 
 Each entry is (label, body bytes); every JSON route must answer each with a 4xx JSON error, never a
 5xx, and act on none. `HOSTILE_RUN_IDS` and `HOSTILE_MODEL_NAMES` are route parameters that must be
-refused (400) before any storage path is built from them.
+refused (400) before any storage path is built from them. `HOSTILE_LAKE_NAMES` are (label, blob name,
+words of the reason) of lake uploads whose names a path cannot hold: refused with that reason kept.
 """
 
 from __future__ import annotations
@@ -32,3 +33,19 @@ HOSTILE_BODIES: list[tuple[str, bytes]] = [
 HOSTILE_RUN_IDS = ["..", "%2E%2E", "%2e%2e%2f", "..%2F..%2Fetc", "../x", "a/b", "a\\b", "a\x00b", "é", "x" * 65,
                    "", " ", "abc.json"]
 HOSTILE_MODEL_NAMES = ["..", "%2E%2E", "..%2Fetc", "../x", "a/b", ".hidden", "-dash", "a\x00b", "x" * 101, "", "é"]
+
+HOSTILE_LAKE_NAMES = [
+    ("dot-dot segment", "labeled/../models/x.csv", "'..' segment"),
+    ("dot segment", "labeled/a/./b.csv", "'..' segment"),
+    ("nested dot-dot", "labeled/a/b/../../../runs/x.csv", "'..' segment"),
+    ("empty segment", "labeled/a//b.csv", "empty segment"),
+    ("control character", "labeled/bad\x01name.csv", "control characters (U+0001)"),
+    ("newline", "labeled/line\nbreak.csv", "control characters (U+000A)"),
+    ("DEL", "labeled/del\x7f.csv", "control characters (U+007F)"),
+    ("backslash", "labeled/a\\..\\b.csv", "backslash"),
+    ("trailing dot", "labeled/tail.", "ends with a dot"),
+    ("1,000 characters", "labeled/" + "n" * 988 + ".csv", "1000 characters"),
+    ("1,010 characters", "labeled/" + "n" * 998 + ".csv", "1010 characters"),
+    ("1,024 characters", "labeled/" + "n" * 1012 + ".csv", "1024 characters"),
+    ("incoming dot-dot", "incoming/../labeled/x.csv", "'..' segment"),
+]
