@@ -118,7 +118,7 @@ def main() -> None:
                     "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
                     "X-Hub-Signature-256": signatures.sign(SECRET, body)})
                 assert response.status_code == 202, response.text
-                run_id = runs.run_id_for("push", "github", delivery)
+                run_id = response.json()["run_id"]
 
                 def serving() -> bool:
                     run = runs.get_run(storage, run_id)

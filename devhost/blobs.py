@@ -14,6 +14,9 @@ Like the host:
   `POST /runtime/webhooks/blobs?functionName=Host.Functions.<name>` (see devhost.http).
   Any blob trigger accepts the webhook. The receipt check applies to both sources.
 
+One blob's storage error (a name the service refuses to serve or to name a receipt after) counts as
+a failed attempt of that blob only; the rest of the listing goes on.
+
 Differences: the host finds changes through storage logs plus a scan every few seconds with a
 per-scan budget; here a full listing of the prefix every `blob_poll_interval` seconds. Failure counts
 live in memory (a restart starts counting again), the host keeps them in its internal queue.
@@ -150,7 +153,12 @@ class BlobListener:
                 if key in self._running:
                     work = True
                     continue
-            if self._has_receipt(*key):
+            try:
+                received = self._has_receipt(*key)
+            except Exception as error:  # one blob's storage error must not hold up the rest of the listing
+                log.warning("Checking the receipt of '%s/%s' failed: %s", self.path.container, blob.name[:200], error)
+                received = False
+            if received:
                 with self._lock:
                     self._done.add(key)
                 continue
@@ -167,6 +175,8 @@ class BlobListener:
     def _run_scanned(self, key: tuple[str, str]) -> None:
         try:
             self._attempt(key, "scan")
+        except Exception as error:  # storage refused this blob (name, receipt): counts as a failed attempt
+            self._failed_outside(key, error)
         finally:
             with self._lock:
                 self._running.discard(key)
@@ -213,6 +223,22 @@ class BlobListener:
         finally:
             with self._lock:
                 self._pending_events -= 1
+
+    def _failed_outside(self, key: tuple[str, str], error: Exception) -> None:
+        """An attempt failed before or after the function (reading the blob, writing its receipt):
+        count it like a failed invocation, and stop retrying after the poison threshold."""
+        name, etag = key
+        with self._lock:
+            attempt = self._failures.get(key, 0) + 1
+            self._failures[key] = attempt
+        log.warning("Blob '%s/%s' could not be handled (attempt %d): %s", self.path.container, name[:200], attempt, error)
+        if attempt >= self.threshold:
+            try:
+                self._poison(name, etag, "BlockBlob")
+            except Exception as poison_error:
+                log.warning("Poisoning '%s/%s' failed too: %s", self.path.container, name[:200], poison_error)
+            with self._lock:
+                self._done.add(key)
 
     # -- one attempt ---------------------------------------------------------------------------
 

@@ -203,11 +203,11 @@ class HttpFrontend:
             request.command.upper(), url, headers=headers, params=query, route_params=params, body=body
         )
         data: dict[str, Any] = {}
-        try:
+        try:  # binding data only: a body nested too deep for the parser is the function's to refuse
             payload = json.loads(body) if body else None
             if isinstance(payload, dict):
                 data.update(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         data.update({"Query": query, "Headers": headers, **query, **params})
         detail = f"http {request.command.upper()} {urlsplit(request.path).path}"

@@ -171,7 +171,7 @@ def commit_and_push(base: str, repository: Repository, message: str, files: dict
         "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery,
         "X-Hub-Signature-256": signatures.sign(secret, body)})
     say(f"POST /api/hooks/github -> {response.status_code} {response.json()}")
-    return runs.run_id_for("push", "github", delivery)
+    return response.json()["run_id"]  # derived from the pushed range, not the delivery
 
 
 def follow_push(storage: Storage, run_id: str) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """`./driftline start [--demo]`: Azurite and the app, running locally; optionally the demo on top.
 
 - local.settings.json is created from local.settings.example.json when missing;
+- every setting is checked first (shared/jobs/startup.py): a bad one stops here, named with the form
+  expected, before Azurite or the app start;
 - Azurite starts on its default ports with its data under `.azurite/` (reused if already running);
 - the app runs under `func start` when Azure Functions Core Tools is on PATH, else under devhost;
 - with --demo, the end-to-end demo (devtools/demo.py) drives the running app over HTTP and storage,
@@ -35,6 +37,18 @@ def ensure_local_settings() -> dict[str, str]:
     return json.loads(SETTINGS.read_text())["Values"]
 
 
+def settings_problem(env: dict[str, str]) -> str | None:
+    """What is wrong with the app's settings (the first bad one, named, with the form expected), or None."""
+    from shared.jobs.startup import check
+    from shared.platform.errors import SettingsError
+
+    try:
+        check(env)
+    except SettingsError as error:
+        return str(error)
+    return None
+
+
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen) -> None:
     import requests
 
@@ -62,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a supervisor, `kill`) unwinds like Ctrl-C, so the app and Azurite are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     values = ensure_local_settings()
+    extra = {}
+    if args.demo:
+        from devtools.demo import demo_settings
+
+        extra = demo_settings()
+    problem = settings_problem({**values, **extra, **os.environ})
+    if problem is not None:
+        say(f"not starting: {problem} (local.settings.json or the environment)")
+        return 2
     azurite = None
     if is_running(DEFAULT_ENDPOINTS):
         say("Azurite is already running on 10000-10002; using it")
@@ -76,11 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         command = [sys.executable, "-m", "devhost", "--port", str(args.port)]
         say("Core Tools not found; starting the app with devhost, the project's local runner")
-    extra = {}
-    if args.demo:
-        from devtools.demo import demo_settings
-
-        extra = demo_settings()
     env = {**values, **extra, **os.environ}
     app = subprocess.Popen(command, cwd=ROOT, env=env)
     try:

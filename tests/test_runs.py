@@ -84,7 +84,10 @@ def test_bad_message_goes_to_poison_with_reason(storage: Storage, unique: str):
     "body, expected",
     [
         ("not json", "not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),  # nested past the parser's recursion: poisoned, not retried
         ("[]", "not a JSON object"),
+        (json.dumps({"schema": "driftline.step/1", "run_id": "r", "step": "test", "model": "m", "reason": "x",
+                     "trace": "t", "trigger": {"kind": "push"}, "deferred": "x"}), "deferred must be an integer"),
         (json.dumps({"schema": "driftline.step/1", "run_id": "r", "step": "test", "model": "m",
                      "reason": "x", "trace": "t", "trigger": {"kind": "bogus"}}), "trigger must be"),
         (json.dumps({"schema": "driftline.step/1", "run_id": "r", "step": "", "model": "m",

@@ -2,18 +2,21 @@
 
 When DRIFTLINE_APPROVAL_REQUIRED is true the test step calls `request`: it writes a small marker
 `runs/approvals/<run_id>.json` (so the sweeper lists pending approvals without reading every run),
-then pauses the run ("waiting") and notifies `approval.requested`. `decide` records who decided
-and why, deletes the marker, and resumes the run (deploy is enqueued) or ends it "rejected".
+then pauses the run ("waiting") and notifies `approval.requested` (with one signed link per allowed
+approver, see `shared.chain.approvers`). `decide` records the authenticated identity that decided (never
+a claimed name) and why, deletes the marker, and resumes the run (deploy is enqueued) or ends it
+"rejected".
 `expire` rejects approvals older than DRIFTLINE_APPROVAL_TTL_HOURS; the sweeper timer calls it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared.chain import notify, runs
+from shared.chain import approvers, notify, runs
 from shared.chain.states import RunStatus, run_status, step_status
 from shared.platform import names
 from shared.platform.messages import StepMessage
@@ -51,6 +54,7 @@ def request(storage: Storage, settings: Settings, message: StepMessage, outputs:
         **pending,
         "approve": f"/api/runs/{message.run_id}/approve",
         "reject": f"/api/runs/{message.run_id}/reject",
+        "links": approvers.links(settings, message.run_id, str(pending["requested"]), str(pending["expires"])),
         "gates": outputs.get("gates", []),
     })
     log.info("run %s waits for approval of %s v%s until %s: POST /api/runs/%s/approve or /reject "
@@ -63,21 +67,28 @@ class Expired(runs.NotWaiting):
     """The approval came after the request expired; the run was rejected instead."""
 
 
-def decide(storage: Storage, settings: Settings, run_id: str, *, approved: bool, by: str, reason: str,
-           now: datetime | None = None) -> runs.Decision:
-    """Approve or reject a waiting run. Raises BadRequest for a malformed id, runs.UnknownRun,
-    runs.NotWaiting, or Expired."""
+def decide(storage: Storage, settings: Settings, run_id: str, *, approved: bool, reason: str,
+           headers: Mapping[str, str], token: str | None = None,
+           now: datetime | None = None) -> tuple[runs.Decision, approvers.Identity]:
+    """Approve or reject a waiting run as the authenticated approver (`approvers.identify`: the App
+    Service principal in `headers`, or a signed link's `token`). Raises BadRequest for a malformed id,
+    Unauthorized, Forbidden, runs.UnknownRun, runs.NotWaiting, or Expired."""
     marker = storage.read_json(names.RUNS, marker_blob(run_id))
+    if marker is None and runs.get_run(storage, run_id) is None:
+        raise runs.UnknownRun(f"run {run_id} does not exist.")
+    identity = approvers.identify(storage, settings, headers, token, run_id, "approve" if approved else "reject",
+                                  None if marker is None else marker.value, _now(now))
     if approved and marker is not None and datetime.fromisoformat(marker.value["expires"]) <= _now(now):
         _reject(storage, run_id, marker.value["model"], f"approval expired at {marker.value['expires']}")
         raise Expired(f"the approval request of run {run_id} expired at {marker.value['expires']}; the run was rejected.")
-    decision = runs.decide(storage, run_id, STEP, approved=approved, by=by, reason=reason)
+    decision = runs.decide(storage, run_id, STEP, approved=approved, by=identity.name, reason=reason,
+                           identity=identity.to_dict())
     storage.delete(names.RUNS, marker_blob(run_id))
     if not decision.repeated:
         event = "run.approved" if approved else "run.rejected"
         notify.enqueue(storage, event, model=decision.run["model"], run_id=run_id,
-                       data={"by": by, "reason": reason, "step": STEP})
-    return decision
+                       data={"by": identity.name, "identity": identity.to_dict(), "reason": reason, "step": STEP})
+    return decision, identity
 
 
 def expire(storage: Storage, settings: Settings, now: datetime | None = None) -> list[str]:

@@ -9,6 +9,11 @@ Both record on the step, in the same write, the compute its work used so far whe
 meter (`shared.platform.usage`, opened by the step adapter): `usage` with wall and CPU seconds and
 peak memory of the worker and of its sandboxed subprocesses.
 
+A step's record holds a lease (`{"token", "until"}`, DRIFTLINE_STEP_LEASE_SECONDS) while it runs, renewed by a
+heartbeat: another copy of its message is put back on the queue until the step finished (then it
+does nothing) or the lease expired (a killed worker: the copy takes over). A message whose earlier
+steps have not succeeded is put back too (`defer`), not run and not failed.
+
 Order matters for crash safety: the outputs are recorded before the next message is sent, and a
 redelivered message for a finished step re-sends the next message if the next step never began,
 so a worker killed between the two writes neither loses the chain nor repeats the step's work.
@@ -18,10 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared.chain import plans
@@ -32,7 +41,7 @@ from shared.platform.errors import BadRequest, ConditionFailed, NotFound, StateC
 from shared.platform.messages import StepMessage
 from shared.platform.storage import Storage
 
-
+log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -130,39 +139,147 @@ def release_run(storage: Storage, run_id: str, detail: str) -> bool:
     return run is not None and released["value"]
 
 
+DEFAULT_LEASE_SECONDS = 300.0
+MAX_DEFERRALS = 50  # a copy put back this often gives up (its run is stuck; the sweeper deals with it)
+MAX_DEFER_SECONDS = 300
+
+
 @dataclass(frozen=True)
 class Begin:
+    """What a step message may do: proceed (holding the lease `token`), be put back for
+    `defer_seconds` (its step cannot begin yet), or nothing (finished, over, or redundant)."""
+
     proceed: bool
     run: dict[str, Any] | None
     why: str = ""
+    token: str | None = None
+    defer_seconds: int | None = None
 
 
-def begin_step(storage: Storage, message: StepMessage) -> Begin:
-    """Mark the step running; proceed=False when it already finished or the run is over."""
+def begin_step(storage: Storage, message: StepMessage, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+               now: datetime | None = None) -> Begin:
+    """Take the step's lease and mark it running, or say why this message must not run it now.
+
+    - the step finished, or the run is over: nothing (a redelivery; a lost next message is re-sent);
+    - the run waits (CI, approval): nothing, since resuming it sends the message anew;
+    - an earlier step of the plan has not succeeded: deferred, the message is ahead of its step;
+    - another copy holds an unexpired lease on the step: deferred until the lease would expire, so
+      copies of a running step never run it twice, and a killed worker's step (no more heartbeats)
+      is taken over by the next copy once its lease expires.
+    Taking over an expired lease counts as a new attempt."""
+    moment = now or datetime.now(timezone.utc)
+    token = uuid.uuid4().hex
     outcome: dict[str, Any] = {}
 
     def change(run):
         step = run["steps"].get(message.step, {})
+        planned = run.get("steps_planned", [])
         if step_status(step).final:
             outcome.update(proceed=False, why=f"step {message.step} already {step['status']}")
             return run
         if run_status(run["status"]).final:
             outcome.update(proceed=False, why=f"run already {run['status']}")
             return run
+        if run_status(run["status"]) is RunStatus.WAITING:
+            outcome.update(proceed=False, why="run is waiting; resuming it sends this step's message")
+            return run
+        if message.step not in planned:
+            outcome.update(proceed=False, why=f"step {message.step} is not in the {run['plan']} plan")
+            return run
+        unfinished = [s for s in planned[: planned.index(message.step)]
+                      if step_status(run["steps"].get(s)) not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)]
+        if unfinished:
+            outcome.update(proceed=False, why=f"ahead of its step: {unfinished[0]} has not succeeded yet",
+                           defer=min(MAX_DEFER_SECONDS, 10 * 2 ** min(message.deferred, 5)))
+            return run
+        lease = step.get("lease") or {}
+        if step_status(step) is StepStatus.RUNNING and lease and datetime.fromisoformat(lease["until"]) > moment:
+            remaining = (datetime.fromisoformat(lease["until"]) - moment).total_seconds()
+            outcome.update(proceed=False, why=f"step {message.step} is running under another lease until "
+                                              f"{lease['until']}", defer=min(MAX_DEFER_SECONDS, int(remaining) + 1))
+            return run
         outcome.update(proceed=True, why="")
-        step.update(status=StepStatus.RUNNING, started=utcnow(), attempts=step.get("attempts", 0) + 1)
+        step.update(status=StepStatus.RUNNING, started=utcnow(), attempts=step.get("attempts", 0) + 1,
+                    lease=_lease(token, moment, lease_seconds))
         run["steps"][message.step] = step
         run["status"] = RunStatus.RUNNING
         run["updated"] = utcnow()
-        _event(run, message.step, StepStatus.RUNNING, f"attempt {step['attempts']}")
+        taken = " (took over an expired lease)" if lease else ""
+        _event(run, message.step, StepStatus.RUNNING, f"attempt {step['attempts']}{taken}")
         return run
 
     run = storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
     if run is None:
         return Begin(False, None, f"run {message.run_id} does not exist")
+    if outcome.get("defer") is not None:
+        if message.deferred >= MAX_DEFERRALS:
+            return Begin(False, run, f"{outcome['why']}; gave up after {message.deferred} deferrals")
+        return Begin(False, run, outcome["why"], defer_seconds=outcome["defer"])
     if not outcome["proceed"]:
         _resend_next_if_lost(storage, run, message)
-    return Begin(outcome["proceed"], run, outcome["why"])
+        return Begin(False, run, outcome["why"])
+    return Begin(True, run, "", token=token)
+
+
+def _lease(token: str, moment: datetime, lease_seconds: float) -> dict[str, str]:
+    until = (moment + timedelta(seconds=lease_seconds)).isoformat(timespec="milliseconds")
+    return {"token": token, "until": until}
+
+
+def defer(storage: Storage, message: StepMessage, delay_seconds: int) -> None:
+    """Put a step message back on its queue, invisible for `delay_seconds`, counting the deferral."""
+    _send(storage, replace(message, deferred=message.deferred + 1), delay_seconds=max(1, delay_seconds))
+
+
+def renew_lease(storage: Storage, message: StepMessage, token: str, lease_seconds: float,
+                now: datetime | None = None) -> bool:
+    """Extend the lease this worker holds on its running step (the heartbeat); False if it lost it."""
+    moment = now or datetime.now(timezone.utc)
+    held = {"value": False}
+
+    def change(run):
+        entry = run["steps"].get(message.step, {})
+        held["value"] = step_status(entry) is StepStatus.RUNNING and (entry.get("lease") or {}).get("token") == token
+        if held["value"]:
+            entry["lease"] = _lease(token, moment, lease_seconds)
+        return run
+
+    storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
+    return held["value"]
+
+
+def release_lease(storage: Storage, message: StepMessage, token: str) -> None:
+    """Give the lease up (the work raised and the host will retry): the retry may begin at once."""
+
+    def change(run):
+        entry = run["steps"].get(message.step, {})
+        if (entry.get("lease") or {}).get("token") == token:
+            entry.pop("lease")
+        return run
+
+    storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
+
+
+@contextmanager
+def heartbeat(storage: Storage, message: StepMessage, token: str, lease_seconds: float) -> Iterator[None]:
+    """Renew the step's lease every third of its length while the body runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                if not renew_lease(storage, message, token, lease_seconds):
+                    return
+            except Exception as error:  # a missed beat only shortens the lease; the work goes on
+                log.warning("run %s step %s: lease renewal failed: %s", message.run_id, message.step, error)
+
+    thread = threading.Thread(target=beat, name=f"lease-{message.run_id[:8]}-{message.step}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def complete_step(
@@ -194,6 +311,7 @@ def complete_step(
         step.update(status=StepStatus.SUCCEEDED, finished=utcnow(), outputs=outputs, detail=detail)
         if measured is not None:
             step["usage"] = measured.to_dict()
+        step.pop("lease", None)
         if "started" in step:
             step["duration_s"] = _seconds_between(step["started"], step["finished"])
         _event(run, message.step, StepStatus.SUCCEEDED, detail)
@@ -215,9 +333,11 @@ def complete_step(
 
 
 def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus, reason: str,
-             outputs: dict[str, Any] | None = None) -> None:
+             outputs: dict[str, Any] | None = None, traceback: str | None = None) -> None:
     """End the run (failed, rejected, skipped) with the reason recorded on the run and step, and in
-    the same write the step's outputs when given (e.g. every gate result). No-op for unknown runs."""
+    the same write the step's outputs when given (e.g. every gate result) and the traceback of the
+    user's code that failed. The planned steps that never began are marked skipped with why, so none
+    stays pending. No-op for unknown runs."""
 
     measured = usage.current()
 
@@ -229,14 +349,25 @@ def stop_run(storage: Storage, run_id: str, step: str | None, status: RunStatus,
                 entry["duration_s"] = _seconds_between(entry["started"], entry["finished"])
             if measured is not None:
                 entry["usage"] = measured.to_dict()
+            entry.pop("lease", None)
             if outputs is not None:
                 entry["outputs"] = dict(outputs)
+            if traceback:
+                entry["traceback"] = traceback
         run["status"] = status
         run["updated"] = utcnow()
         _event(run, step, status, reason)
+        _skip_pending(run, f"not run: the run {status} at {step}" if step else f"not run: the run {status}")
         return run
 
     storage.update_json(names.RUNS, run_blob(run_id), change, create=False)
+
+
+def _skip_pending(run: dict[str, Any], why: str) -> None:
+    """Mark skipped every planned step of a stopped run that never began."""
+    for planned in run.get("steps_planned", []):
+        if planned not in run["steps"]:
+            run["steps"][planned] = {"status": StepStatus.SKIPPED, "finished": utcnow(), "detail": why}
 
 
 def _resend_next_if_lost(storage: Storage, run: dict[str, Any], message: StepMessage) -> None:
@@ -339,7 +470,8 @@ class Decision:
     repeated: bool  # the same decision had been recorded before
 
 
-def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str, reason: str) -> Decision:
+def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str, reason: str,
+           identity: dict[str, Any] | None = None) -> Decision:
     """Record a person's decision on a step that waits (approval) and resume or end the run.
 
     Approved: the step succeeds and the next step of the plan is sent. Rejected: the run ends
@@ -359,9 +491,13 @@ def decide(storage: Storage, run_id: str, step: str, *, approved: bool, by: str,
         now = utcnow()
         run["steps"][step] = {"status": wanted, "finished": now, "by": by, "reason": reason,
                               "detail": f"{'approved' if approved else 'rejected'} by {by}: {reason}"}
+        if identity is not None:
+            run["steps"][step]["identity"] = dict(identity)
         run["status"] = RunStatus.RUNNING if approved else RunStatus.REJECTED
         run["updated"] = now
         _event(run, step, wanted, run["steps"][step]["detail"])
+        if not approved:
+            _skip_pending(run, f"not run: the run was rejected at {step}")
         return run
 
     run = storage.update_json(names.RUNS, run_blob(run_id), change, create=False)

@@ -4,6 +4,7 @@
 run:   running ──► waiting (approval, CI) ──► running ──► succeeded
           └──────────────┴──► failed | rejected | skipped            (final)
 step:  pending ──► running ──► succeeded | failed | rejected | skipped   (final)
+          └──────────────────────► skipped   (the run stopped before the step began)
 ```
 States are stored as their string values in `runs/<run_id>.json`; code compares enum members only.
 """
@@ -61,10 +62,12 @@ class StopRun(DriftlineError):
     """Raised by a step's core function when the run must end at this step (a failed gate, no data,
     a broken training entry point): recorded on the run and the step, not retried by the host."""
 
-    def __init__(self, status: RunStatus, reason: str, outputs: dict[str, Any] | None = None):
+    def __init__(self, status: RunStatus, reason: str, outputs: dict[str, Any] | None = None,
+                 traceback: str | None = None):
         if status not in STOPPED:
             raise ValueError(f"a run stops as {', '.join(STOPPED)}, not {status!r}")
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.outputs = dict(outputs or {})
+        self.traceback = traceback  # of the user's code that failed, kept on the step record

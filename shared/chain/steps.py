@@ -5,13 +5,16 @@
    goes to `<queue>-poison` with the reason (recorded on its run when the run id could be read);
 2. binds the run's fields to every log record (`shared.platform.logs`) and opens the step's span,
    child of the message's traceparent (`shared.platform.tracing`), for everything below;
-   marks the step begun (`runs.begin_step`): a redelivered message for a finished step, or for a run
-   that is over, is acknowledged and does nothing;
-3. calls the work under a meter (`shared.platform.usage`), which completes the step itself
-   (`runs.complete_step`, or pauses for approval); that write records the step's compute on the run;
-4. a `StopRun` from the work ends the run with its reason and a `run.failed` / `run.rejected`
-   notification. Any other exception propagates, so the host retries the message and poisons it
-   after maxDequeueCount.
+   takes the step's lease and marks it begun (`runs.begin_step`): a redelivered message for a finished
+   step, or for a run that is over, is acknowledged and does nothing; a copy of a step that another
+   worker holds the lease of, or a message ahead of its step, is put back on the queue with a delay;
+3. calls the work under a heartbeat that renews the lease and a meter (`shared.platform.usage`); the
+   work completes the step itself (`runs.complete_step`, or pauses for approval), and that write records
+   the step's compute on the run; if the work raises, the lease is released first;
+4. a `StopRun` from the work ends the run with its reason (and the user code's traceback) and a
+   `run.failed` / `run.rejected` notification, logged at ERROR (failed) or WARNING (rejected) with the
+   run id, since the host sees a normal return. Any other exception propagates, so the host retries
+   the message and poisons it after maxDequeueCount.
 
 The work functions live with their capability (`shared.model.retrain`, `registry`, `gates`,
 `deploy`); this module knows none of them.
@@ -41,7 +44,8 @@ Work = Callable[[Storage, Settings, StepMessage], None]
 class StepAction(StrEnum):
     DONE = "done"  # the work ran and completed (or paused) the step
     STOPPED = "stopped"  # the work ended the run (StopRun)
-    ACKNOWLEDGED = "acknowledged"  # nothing to do: step finished already, or run over
+    ACKNOWLEDGED = "acknowledged"  # nothing to do: step finished already, run over or waiting
+    DEFERRED = "deferred"  # put back on the queue: ahead of its step, or another copy holds the lease
     POISONED = "poisoned"  # the message could not be processed
 
 
@@ -71,24 +75,38 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
 
 
 def _begin_and_work(storage: Storage, settings: Settings, step: str, message: StepMessage, work: Work) -> StepOutcome:
-    begin = runs.begin_step(storage, message)
-    if not begin.proceed:
+    begin = runs.begin_step(storage, message, lease_seconds=settings.step_lease_seconds)
+    if begin.defer_seconds is not None:
+        runs.defer(storage, message, begin.defer_seconds)
+        log.info("run %s step %s: deferred %d s (%s)", message.run_id, step, begin.defer_seconds, begin.why)
+        return StepOutcome(StepAction.DEFERRED, begin.why, message.run_id)
+    if not begin.proceed or begin.token is None:
         log.info("run %s step %s: nothing to do (%s)", message.run_id, step, begin.why)
         return StepOutcome(StepAction.ACKNOWLEDGED, begin.why, message.run_id)
-    with usage.metered():  # what the work uses is recorded by the write that completes or stops the step
+    # what the work uses is recorded by the write that completes or stops the step
+    with usage.metered():
         try:
-            work(storage, settings, message)
+            with runs.heartbeat(storage, message, begin.token, settings.step_lease_seconds):
+                work(storage, settings, message)
         except StopRun as stop:
             stop_at_step(storage, message, stop)
             return StepOutcome(StepAction.STOPPED, stop.reason, message.run_id)
+        except Exception:
+            runs.release_lease(storage, message, begin.token)  # the host's retry may take the step at once
+            raise
     log.info("run %s step %s: done", message.run_id, step)
     return StepOutcome(StepAction.DONE, "", message.run_id)
 
 
 def stop_at_step(storage: Storage, message: StepMessage, stop: StopRun) -> None:
-    """End the run at this step with the StopRun's status, reason and outputs, and notify."""
-    runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs)
+    """End the run at this step with the StopRun's status, reason, outputs and traceback, and notify.
+
+    The trigger then returns normally (a permanent failure must not be redelivered), so the host logs
+    the invocation "Succeeded"; what failed is logged here: a failed step at ERROR, a rejected one at
+    WARNING, a skipped one at INFO, each with the run id, the step and the reason."""
+    runs.stop_run(storage, message.run_id, message.step, stop.status, stop.reason, stop.outputs, stop.traceback)
     if stop.status in (RunStatus.REJECTED, RunStatus.FAILED):
         notify.enqueue(storage, f"run.{stop.status}", model=message.model, run_id=message.run_id,
                        key=message.step, data={"step": message.step, "reason": stop.reason, **stop.outputs})
-    log.warning("run %s stopped at %s: %s", message.run_id, message.step, stop.reason)
+    level = {RunStatus.FAILED: logging.ERROR, RunStatus.REJECTED: logging.WARNING}.get(stop.status, logging.INFO)
+    log.log(level, "run %s step %s %s: %s", message.run_id, message.step, stop.status.upper(), stop.reason)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Outcome:
     delivery: str
-    action: str  # started | waiting | nothing | settled | noted
+    action: str  # started | waiting | duplicate | nothing | settled | noted
     detail: str
     run_ids: tuple[str, ...] = ()
 

@@ -6,8 +6,13 @@ delivery id (a create-if-absent record `hooks/<provider>/<delivery>.json`), and 
 `process` runs from the queue: route the changed paths, start the run (or park it until CI passes),
 or apply a CI outcome to the runs waiting for that commit.
 
+A push starts at most one run per repository, branch and commit range (before..after), whatever the
+delivery id says: the delivery header is not signed, so a validly signed push replayed under a new
+`X-GitHub-Delivery` (or an Azure DevOps push resent with a new `id`) must not run again. The run id is
+derived from that content (`push_run_id`); a delivery whose run exists already is answered "duplicate
+push" and recorded nowhere, and a race between two is settled by the run record's create-if-absent.
 A record that was created but whose queue message was lost is re-sent when the provider redelivers;
-that is safe because the run id is derived from the delivery, so nothing ever starts twice.
+that is safe for the same reason.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from shared.chain.states import RunStatus
 from shared.events import ci_wait, routing, webhooks
 from shared.events.ci_wait import Outcome
 from shared.events.webhooks import CiOutcome, Ignored, Push
-from shared.platform import names
-from shared.platform.errors import Answer, BadRequest, ConditionFailed, InvalidMessage, PayloadTooLarge, Unauthorized
+from shared.platform import bodies, names
+from shared.platform.errors import Answer, BadRequest, ConditionFailed, InvalidMessage, Unauthorized
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
@@ -48,14 +53,10 @@ def receive(
 
     Raises PayloadTooLarge, Unauthorized (nothing is read or run) or BadRequest (PayloadError)."""
     now = now or datetime.now(timezone.utc)
-    if len(body) > settings.webhook_max_bytes:
-        raise PayloadTooLarge(f"body is {len(body)} bytes; the limit is {settings.webhook_max_bytes} "
-                              "(DRIFTLINE_WEBHOOK_MAX_BYTES).")
+    limits = bodies.webhook_limits(settings)
+    bodies.check_size(len(body), limits)
     _authenticate(settings, provider, headers, body)
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("body is not JSON; set the webhook content type to application/json.") from None
+    payload = bodies.parse_json(body, limits, "set the webhook content type to application/json")
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object.")
     event: webhooks.Event
@@ -92,11 +93,24 @@ def _authenticate(settings: Settings, provider: str, headers: Mapping[str, str],
         raise Unauthorized(f"{problem}.")
 
 
+def push_run_id(push: Push) -> str:
+    """The one run a push may start: derived from what was pushed, not from the delivery."""
+    return runs.run_id_for("push", push.provider, push.repository, push.branch, push.before, push.after)
+
+
 def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datetime) -> Answer:
     kind = "push" if isinstance(event, Push) else "ci"
     name = record_name(provider, event.delivery)
     record = {"provider": provider, "kind": kind, "event": asdict(event), "received": now.isoformat(),
               "state": "received"}
+    ids: dict[str, str] = {}
+    if isinstance(event, Push):
+        ids["run_id"] = record["run_id"] = push_run_id(event)
+        ids["run"] = f"/api/runs/{ids['run_id']}"
+        if runs.get_run(storage, ids["run_id"]) is not None and not storage.exists(names.HOOKS, name):
+            log.warning("%s delivery %s replays push %s..%s to %s: its run exists, nothing starts", provider,
+                        event.delivery, event.before[:7], event.after[:7], event.branch)
+            return Answer(200, {"status": "duplicate push", "delivery": event.delivery, **ids})
     message = {"provider": provider, "delivery": event.delivery}
     try:
         storage.create_json(names.HOOKS, name, record)
@@ -104,13 +118,9 @@ def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datet
         existing = storage.read_json(names.HOOKS, name)
         if existing is not None and existing.value.get("state") == "received":
             storage.send(names.PUSH_QUEUE, message)  # the first message may have been lost
-        return Answer(200, {"status": "duplicate delivery", "delivery": event.delivery})
+        return Answer(200, {"status": "duplicate delivery", "delivery": event.delivery, **ids})
     storage.send(names.PUSH_QUEUE, message)
-    body = {"status": "accepted", "delivery": event.delivery, "kind": kind}
-    if kind == "push":  # the id of the run this push starts, if its changed paths start one
-        run_id = runs.run_id_for("push", provider, event.delivery)
-        body.update(run_id=run_id, run=f"/api/runs/{run_id}")
-    return Answer(202, body)
+    return Answer(202, {"status": "accepted", "delivery": event.delivery, "kind": kind, **ids})
 
 
 # -- from the push queue --------------------------------------------------------------------------
@@ -122,7 +132,7 @@ def process(storage: Storage, settings: Settings, body: str) -> Outcome:
     try:
         message = json.loads(body)
         provider, delivery = message["provider"], message["delivery"]
-    except (json.JSONDecodeError, TypeError, KeyError):
+    except (json.JSONDecodeError, TypeError, KeyError, RecursionError):
         raise InvalidMessage("push message must be JSON with provider and delivery.") from None
     if provider not in webhooks.PROVIDERS:
         raise InvalidMessage(f"unknown provider {provider!r}.")
@@ -147,14 +157,17 @@ def _start(storage: Storage, settings: Settings, push: Push) -> Outcome:
     if decision.plan is None:
         log.info("push %s to %s starts nothing: %s", push.after[:7], push.branch, reason)
         return Outcome(push.delivery, "nothing", reason)
-    run_id = runs.run_id_for("push", push.provider, push.delivery)
+    run_id = push_run_id(push)
     waiting = settings.wait_for_ci
     trigger = {"kind": "push", "provider": push.provider, "repository": push.repository,
                "branch": push.branch, "commit": push.after, "delivery": push.delivery}
     payload = {"commit": push.after, "routing": {k: len(v) for k, v in decision.matched.items()}}
-    runs.start_run(storage, plan=decision.plan, model=settings.model_name, trigger=trigger,
-                   reason=f"push {push.after[:7]} to {push.branch}: {reason}", payload=payload,
-                   run_id=run_id, status=RunStatus.WAITING if waiting else RunStatus.RUNNING)
+    _, created = runs.start_run(storage, plan=decision.plan, model=settings.model_name, trigger=trigger,
+                                reason=f"push {push.after[:7]} to {push.branch}: {reason}", payload=payload,
+                                run_id=run_id, status=RunStatus.WAITING if waiting else RunStatus.RUNNING)
+    if not created:
+        return Outcome(push.delivery, "duplicate", f"push {push.before[:7]}..{push.after[:7]} started run "
+                                                   f"{run_id} already", (run_id,))
     if waiting:
         ci_wait.park(storage, settings, push.after, run_id)
         return Outcome(push.delivery, "waiting", f"{decision.plan} run waits for CI on {push.after[:7]}", (run_id,))

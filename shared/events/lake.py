@@ -16,9 +16,14 @@
   needed"), and the next labeled upload that brings enough new rows starts the retrain, citing it.
 
 A file that fails a check is quarantined (`shared.events.quarantine`) with the reason and never joins
-a dataset; the original is left untouched. Each (name, ETag) is handled once: a receipt
+a dataset; the original is left untouched. A name a path cannot hold (`names.lake_name_problem`) is
+refused before anything is read by it: only a reason record named by its hash is written, and the
+handler returns normally, so the trigger does not retry it and other uploads are not held up. Each
+(name, ETag) is handled once: a receipt
 `hooks/uploads/<hash>.json` is written when it was handled, and the runs it starts have ids derived
-from it, so a duplicate delivery of the same upload does nothing.
+from it, so a duplicate delivery of the same upload does nothing. A labeled upload's run id is also
+claimed (`hooks/uploads/<hash>.run.json`, create-if-absent) before the run is created, so a delivery
+after a crash between the run and the receipt, even in a later coalescing window, joins the same run.
 
 Files are streamed from storage (the drift engine's readers spool non-seekable streams to a temporary
 file). An incoming batch is never whole in memory; a labeled file is, once decoded, as training will
@@ -38,7 +43,7 @@ from shared.chain import notify, runs
 from shared.events import quarantine
 from shared.model import datasets, registry
 from shared.platform import names
-from shared.platform.errors import DriftlineError
+from shared.platform.errors import ConditionFailed, DriftlineError
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
@@ -55,8 +60,8 @@ class Rejected(DriftlineError):
 @dataclass(frozen=True)
 class LakeOutcome:
     name: str
-    # duplicate | gone | ignored | quarantined | retrain | joined | accepted | same-content | drift |
-    # labels-needed | no-drift | skipped
+    # duplicate | gone | ignored | refused | quarantined | retrain | joined | accepted | same-content |
+    # drift | labels-needed | no-drift | skipped
     action: str
     detail: str
     run_id: str | None = None
@@ -104,6 +109,11 @@ def handle_upload(
     kind = kind_of(name)
     if kind is None:
         return LakeOutcome(name, "ignored", "not under labeled/ or incoming/")
+    problem = names.lake_name_problem(name)
+    if problem is not None:  # touch nothing by this name: only a reason record named by its hash
+        record = quarantine.refuse_name(storage, name, problem, etag=etag, now=now)
+        log.warning("%r: refused (%s); reason at %s/%s", name[:120], problem, names.DATALAKE, record)
+        return LakeOutcome(name, "refused", f"{problem} (reason at {names.DATALAKE}/{record})")
     etag = (etag or storage.etag(names.DATALAKE, name) or "").strip('"')
     if not etag:
         return LakeOutcome(name, "gone", "the blob was deleted before it could be read")
@@ -127,7 +137,7 @@ def handle_upload(
 def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: datetime) -> LakeOutcome:
     file = validate_labeled(storage, settings, name, etag, now)
     same = datasets.accept(storage, settings.model_name, file)
-    if same is not None:
+    if same is not None and (same.name, same.etag) != (file.name, file.etag):  # not this upload's own retry
         return LakeOutcome(name, "same-content", f"same content as {same.name}, already in the dataset: "
                                                  "its rows count once; nothing starts")
     fresh = fresh_rows(storage, settings)
@@ -141,6 +151,7 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
         delay = max(1, math.ceil((bucket + 1) * window - now.timestamp()))
     else:
         run_id, delay = runs.run_id_for("labeled", name, etag), None
+    run_id = claim_run(storage, name, etag, run_id)
     pending = drift_pending(storage, settings.model_name)
     reason = f"new labeled data: {name}" + (f"; answers the drift of {pending['at']} ({pending['reason']})"
                                               if pending else "")
@@ -159,6 +170,23 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
                                             f"{delay or 0} s", run_id)
     runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain")
     return LakeOutcome(name, "joined", f"{file.rows} rows; joins the retrain of this window", run_id)
+
+
+def claim_name(name: str, etag: str) -> str:
+    return f"uploads/{runs.run_id_for(name, etag)}.run.json"
+
+
+def claim_run(storage: Storage, name: str, etag: str, run_id: str) -> str:
+    """The run this upload belongs to, fixed before the run is created: the first handling records
+    `run_id` (create-if-absent), every later one (a redelivery after a crash, in another coalescing
+    window) gets the recorded one. So a crash anywhere between here and the receipt never makes a
+    second run for the same upload."""
+    try:
+        storage.create_json(names.HOOKS, claim_name(name, etag), {"name": name, "etag": etag, "run_id": run_id})
+        return run_id
+    except ConditionFailed:
+        claimed = storage.read_json(names.HOOKS, claim_name(name, etag))
+        return run_id if claimed is None else str(claimed.value["run_id"])
 
 
 def validate_labeled(storage: Storage, settings: Settings, name: str, etag: str,

@@ -25,6 +25,7 @@ import importlib
 import inspect
 import io
 import json
+import traceback
 import platform
 import time
 from dataclasses import dataclass, field
@@ -77,6 +78,10 @@ def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | Non
             raise StopRun(RunStatus.FAILED, "payload 'blobs' must be a list of blob names in the datalake container.")
         candidates = []
         for name in sorted(set(manifest)):
+            problem = names.lake_name_problem(name)
+            if problem is not None:  # not read: it could resolve to another blob, or fail every run
+                result.excluded.append({"name": name, "reason": problem})
+                continue
             etag = storage.etag(names.DATALAKE, name)
             if etag is None:
                 raise StopRun(RunStatus.FAILED, f"the manifest names datalake/{name}, which does not exist.")
@@ -335,7 +340,8 @@ def _fit_in_process(settings: Settings, train, holdout_features) -> Fitted:
     try:
         result = entry.function(train.copy(), dict(params))
     except Exception as error:  # the data scientist's code: a deterministic failure, not retried
-        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} raised {type(error).__name__}: {error}") from None
+        raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} raised {type(error).__name__}: {error}",
+                      traceback=traceback.format_exc()) from None
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
         raise StopRun(RunStatus.FAILED, f"the training entry point {entry.spec} must return (estimator, metrics dict).")
     estimator, training_metrics = result
@@ -370,7 +376,7 @@ def _fit_from_snapshot(storage: Storage, settings: Settings, message: StepMessag
         trained = train_in_sandbox(root, entry_point=config.training.entry_point, params=params,
                                    inference=inference, train=train, holdout_features=holdout_features)
     except TrainingFailed as error:
-        raise StopRun(RunStatus.FAILED, str(error)) from None
+        raise StopRun(RunStatus.FAILED, str(error), traceback=error.traceback) from None
     hashes = {file.path: file.sha256 for file in snapshot.manifest.files}
     lineage_code = {
         "kind": "repository", "repository": code["repository"], "source": code["source"],

@@ -4,7 +4,8 @@
 DriftlineError                      root: every error the app raises on purpose
 ├── UserError                       the caller can fix it; one sentence, and an HTTP status
 │   ├── BadRequest          400     malformed or invalid input (body, field, name, id)
-│   ├── Unauthorized        401     missing or wrong signature / secret
+│   ├── Unauthorized        401     missing or wrong signature / secret / identity
+│   ├── Forbidden           403     an authenticated identity that may not do this (an approver not allowed)
 │   ├── NotFound            404     no such model, version, run or request
 │   ├── StateConflict       409     valid, but not now: run not waiting, no previous version, ...
 │   ├── PayloadTooLarge     413     body or item count past a limit
@@ -55,6 +56,10 @@ class BadRequest(UserError):
 
 class Unauthorized(UserError):
     status = 401
+
+
+class Forbidden(UserError):
+    status = 403
 
 
 class NotFound(UserError):

@@ -38,6 +38,7 @@ class StepMessage:
     attempt: int = 1
     payload: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
+    deferred: int = 0  # times this copy was put back because its step could not begin yet
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
@@ -61,8 +62,8 @@ class StepMessage:
     def from_json(cls, text: str | bytes) -> "StepMessage":
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InvalidMessage(f"message is not JSON ({error}).") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            raise InvalidMessage(f"message is not JSON ({str(error)[:200]}).") from None
         if not isinstance(data, dict):
             raise InvalidMessage("message is not a JSON object.")
         run_id = data.get("run_id") if isinstance(data.get("run_id"), str) else None
@@ -78,8 +79,9 @@ class StepMessage:
             problems.append(f"trigger must be an object whose kind is one of {', '.join(TRIGGER_KINDS)}")
         if not isinstance(data.get("payload", {}), dict):
             problems.append("payload must be an object")
-        if not isinstance(data.get("attempt", 1), int):
-            problems.append("attempt must be an integer")
+        for counter in ("attempt", "deferred"):
+            if not isinstance(data.get(counter, 0), int) or isinstance(data.get(counter, 0), bool):
+                problems.append(f"{counter} must be an integer")
         unknown = sorted(set(data) - {f for f in cls.__dataclass_fields__})
         if unknown:
             problems.append(f"unknown fields {', '.join(unknown)}")

@@ -109,6 +109,9 @@ class Settings:
     drift_config: Mapping[str, Any] = field(default_factory=dict)
     approval_required: bool = False
     approval_ttl_hours: float = 72.0
+    approvers: tuple[str, ...] = ()
+    approval_secret: str | None = field(default=None, repr=False)
+    trust_app_service_auth: bool = False
     ci_wait_hours: float = 24.0
     quality_tolerance: float = 0.01
     latency_budget_ms: float = 50.0
@@ -118,9 +121,9 @@ class Settings:
     canary_max_error_rate: float = 0.05
     canary_min_requests: int = 100
     notify_url: str | None = None
-    notify_secret: str | None = None
-    github_secret: str | None = None
-    ado_secret: str | None = None
+    notify_secret: str | None = field(default=None, repr=False)  # secrets stay out of reprs and logs
+    github_secret: str | None = field(default=None, repr=False)
+    ado_secret: str | None = field(default=None, repr=False)
     branches: tuple[str, ...] = ("main",)
     routing_file: str = "routing.toml"
     wait_for_ci: bool = False
@@ -133,6 +136,9 @@ class Settings:
     canary_flush_requests: int = 50
     webhook_max_age_seconds: int = 600
     webhook_max_bytes: int = 5 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    max_json_items: int = 10_000
     quality_metric: str = "accuracy"
     holdout_percent: int = 20
     canary_max_latency_ms: float = 500.0
@@ -147,6 +153,7 @@ class Settings:
     cleanup_enabled: bool = True
     drift_window_hours: float = 24.0
     step_max_retries: int = 2
+    step_lease_seconds: float = 300.0
     code_source: CodeSourceSettings = CodeSourceSettings()
     snapshot_max_bytes: int = 50 * 1024 * 1024
     snapshot_max_files: int = 5000
@@ -387,7 +394,8 @@ def timer_schedules(env: Mapping[str, str]) -> dict[str, str]:
 
     schedules = {}
     for function, (name, default) in TIMER_SCHEDULES.items():
-        value = _text(env, name, default)
+        # Set but empty is an error, not the default: the host would bind the timer to "" and fail.
+        value = default if env.get(name) is None else env[name].strip()
         if len(value.split()) != 6 or not croniter.is_valid(value, second_at_beginning=True):
             raise SettingsError(f"{name} must be an NCRONTAB expression of six fields "
                                 f"(second minute hour day month day-of-week), got {value!r}.")
@@ -411,6 +419,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         drift_config=_json_object(env, "DRIFTLINE_DRIFT_CONFIG"),
         approval_required=_bool(env, "DRIFTLINE_APPROVAL_REQUIRED", False),
         approval_ttl_hours=_number(env, "DRIFTLINE_APPROVAL_TTL_HOURS", 72.0, float, 0.01),
+        approvers=_names(env, "DRIFTLINE_APPROVERS"),
+        approval_secret=_text(env, "DRIFTLINE_APPROVAL_SECRET", None),
+        trust_app_service_auth=_bool(env, "DRIFTLINE_TRUST_APP_SERVICE_AUTH", False),
         ci_wait_hours=_number(env, "DRIFTLINE_CI_WAIT_HOURS", 24.0, float, 0.01),
         quality_tolerance=_number(env, "DRIFTLINE_QUALITY_TOLERANCE", 0.01, float, 0.0, 1.0),
         latency_budget_ms=_number(env, "DRIFTLINE_LATENCY_BUDGET_MS", 50.0, float, 0.001),
@@ -435,6 +446,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         canary_flush_requests=_number(env, "DRIFTLINE_CANARY_FLUSH_REQUESTS", 50, int, 1),
         webhook_max_age_seconds=_number(env, "DRIFTLINE_WEBHOOK_MAX_AGE_SECONDS", 600, int, 1),
         webhook_max_bytes=_number(env, "DRIFTLINE_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, int, 1024),
+        max_body_bytes=_number(env, "DRIFTLINE_MAX_BODY_BYTES", 1024 * 1024, int, 1024),
+        max_json_depth=_number(env, "DRIFTLINE_MAX_JSON_DEPTH", 32, int, 2, 200),
+        max_json_items=_number(env, "DRIFTLINE_MAX_JSON_ITEMS", 10_000, int, 1),
         ci_checks=_names(env, "DRIFTLINE_CI_CHECKS"),
         blob_source=blob_source(env),
         scheduled_drift=_bool(env, "DRIFTLINE_SCHEDULED_DRIFT", False),
@@ -443,6 +457,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cleanup_enabled=_bool(env, "DRIFTLINE_CLEANUP_ENABLED", True),
         drift_window_hours=_number(env, "DRIFTLINE_DRIFT_WINDOW_HOURS", 24.0, float, 0.01),
         step_max_retries=_number(env, "DRIFTLINE_STEP_MAX_RETRIES", 2, int, 0),
+        step_lease_seconds=_number(env, "DRIFTLINE_STEP_LEASE_SECONDS", 300.0, float, 3.0, 86400.0),
         quality_metric=_choice(env, "DRIFTLINE_QUALITY_METRIC", "accuracy", QUALITY_METRICS),
         holdout_percent=_number(env, "DRIFTLINE_HOLDOUT_PERCENT", 20, int, 5, 50),
         canary_max_latency_ms=_number(env, "DRIFTLINE_CANARY_MAX_LATENCY_MS", 500.0, float, 0.001),

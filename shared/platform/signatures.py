@@ -18,7 +18,8 @@ def verify(secret: str | None, body: bytes, signature: str | None) -> bool:
     """True only when a secret is configured and the signature matches (constant-time compare)."""
     if not secret or not signature:
         return False
-    return hmac.compare_digest(sign(secret, body), signature.strip())
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a forged header may hold any.
+    return hmac.compare_digest(sign(secret, body).encode("ascii"), signature.strip().encode("utf-8", "replace"))
 
 
 def sign_timestamped(secret: str, timestamp: str, body: bytes) -> str:

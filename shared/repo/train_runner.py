@@ -29,7 +29,12 @@ APP_ROOT = Path(__file__).resolve().parents[2]
 
 
 class TrainingFailed(DriftlineError):
-    """The repository's training did not produce a model; the message says why."""
+    """The repository's training did not produce a model; the message says why, `traceback` is the
+    user code's (or the child's last output) when there is one."""
+
+    def __init__(self, message: str, traceback: str | None = None):
+        super().__init__(message)
+        self.traceback = traceback
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,10 @@ def train_in_sandbox(root: Path, *, entry_point: str, params: dict[str, Any], in
         if error.is_file():
             detail = json.loads(error.read_text())
             raise TrainingFailed(f"the training entry point {entry_point} raised {detail['type']}: "
-                                 f"{detail['message']}\n{detail['traceback']}")
+                                 f"{detail['message']}", detail["traceback"])
         if result.exit_code != 0 or not (folder / "model.skops").is_file():
-            raise TrainingFailed(f"training with {entry_point} ended with exit code {result.exit_code}: "
-                                 f"{result.stderr_tail[-2000:]}")
+            raise TrainingFailed(f"training with {entry_point} ended with exit code {result.exit_code}.",
+                                 result.stderr_tail[-4000:] or None)
         return Trained(
             model=(folder / "model.skops").read_bytes(),
             metrics=json.loads((folder / "metrics.json").read_text()),

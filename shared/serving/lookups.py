@@ -188,6 +188,7 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
             "reason": step.get("detail") or None,
             "outputs": step.get("outputs"),
             "usage": step.get("usage"),  # compute of the worker and its sandboxed subprocesses
+            **({"traceback": step["traceback"]} if step.get("traceback") else {}),
         })
     return {
         "run_id": run["run_id"],

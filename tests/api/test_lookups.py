@@ -58,7 +58,11 @@ def test_unknown_model_and_model_without_production_are_404(call, api_env, stora
 
 def test_run_timeline_shows_steps_in_plan_order_with_durations_and_reasons(call, api_env, storage, model_name):
     run_id, _ = runs.start_run(storage, plan="app", model=model_name, trigger={"kind": "manual"},
-                               reason="check the timeline", status="waiting")
+                               reason="check the timeline")
+    for step in ("fetch", "unit_test"):
+        message = StepMessage(run_id=run_id, step=step, model=model_name, trigger={"kind": "manual"}, reason="r")
+        assert runs.begin_step(storage, message).proceed
+        runs.complete_step(storage, message, {})
     message = StepMessage(run_id=run_id, step="test", model=model_name, trigger={"kind": "manual"}, reason="r")
     assert runs.begin_step(storage, message).proceed
     runs.complete_step(storage, message, {"passed": True}, detail="gates passed", wait=True)
@@ -68,13 +72,14 @@ def test_run_timeline_shows_steps_in_plan_order_with_durations_and_reasons(call,
     assert status == 200
     assert body["status"] == "rejected" and body["reason"] == "check the timeline"
     assert [(s["step"], s["status"]) for s in body["steps"]] == [
-        ("fetch", "pending"), ("unit_test", "pending"), ("test", "succeeded"), ("approve", "rejected"),
-        ("deploy", "pending")]
-    test_step, approve_step = body["steps"][2:4]
+        ("fetch", "succeeded"), ("unit_test", "succeeded"), ("test", "succeeded"), ("approve", "rejected"),
+        ("deploy", "skipped")]
+    test_step, approve_step, deploy_step = body["steps"][2:5]
     assert test_step["duration_s"] is not None and test_step["duration_s"] >= 0
     assert test_step["attempts"] == 1 and test_step["outputs"] == {"passed": True}
     assert approve_step["reason"] == "accuracy too low for the holiday season"
-    assert [e["status"] for e in body["events"]] == ["waiting", "running", "succeeded", "rejected"]
+    assert deploy_step["reason"] == "not run: the run rejected at approve"
+    assert [e["status"] for e in body["events"]][-3:] == ["running", "succeeded", "rejected"]
 
 
 def test_unknown_run_is_404(call, api_env, unique):

@@ -110,6 +110,12 @@ def test_an_app_code_run_never_moves_production_back_to_the_version_it_tested(ch
     app_run, _ = runs.start_run(chain.storage, plan="app", model=chain.model, reason="inference change",
                                 trigger={"kind": "push", "commit": "abc"})
     chain.take(names.FETCH_QUEUE, app_run)
+    for step in ("fetch", "unit_test", "test"):  # the run's steps up to deploy, done (a deploy ahead is deferred)
+        message = runs.message_for_step(chain.run(app_run), step)
+        assert runs.begin_step(chain.storage, message).proceed
+        runs.complete_step(chain.storage, message, {"version": 1} if step == "test" else {})
+    for queue in (names.UNIT_TEST_QUEUE, names.TEST_QUEUE, names.DEPLOY_QUEUE):
+        chain.take(queue, app_run)
     # the run tested v1 while it was production; v2 was approved and deployed meanwhile
     stale = StepMessage(run_id=app_run, step="deploy", model=chain.model, trigger={"kind": "push", "commit": "abc"},
                         reason="inference change", payload={"version": 1})

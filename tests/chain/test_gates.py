@@ -65,6 +65,7 @@ def test_a_push_without_a_code_source_runs_none_of_its_code(chain, quick_retrain
     assert chain.pump(run_id) == ["fetch"]
     run = chain.run(run_id)
     assert run["status"] == "skipped" and "no code source is configured" in run["steps"]["fetch"]["detail"]
-    assert "test" not in run["steps"]
+    assert run["steps"]["test"] == {"status": "skipped", "detail": "not run: the run skipped at fetch",
+                                    "finished": run["steps"]["test"]["finished"]}
     history = registry.aliases(chain.storage, chain.model)[0]["history"]
     assert [h["alias"] for h in history].count("production") == 1  # nothing moved

@@ -130,3 +130,35 @@ def test_eventgrid_event_by_url_for_a_scanned_trigger(make_host, names, probe):
     while not _events(probe, names) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [e["name"] for e in _events(probe, names)] == ["by-url.txt"]
+
+
+def test_a_blob_storage_refuses_does_not_hold_up_the_others(make_host, names, probe, monkeypatch):
+    """A name whose receipt or content storage will not serve (as Azure does for names past its limits)
+    fails on its own; the blobs listed after it still fire."""
+    from devhost.blobs import BlobListener
+
+    container = names["SAMPLE_CONTAINER"]
+    stuck = "incoming/a-stuck.txt"
+    real = BlobListener._has_receipt
+
+    def refusing(self, name, etag):
+        if name == stuck:
+            raise RuntimeError("the service refused this name")
+        return real(self, name, etag)
+
+    real_attempt = BlobListener._attempt
+
+    def attempt(self, key, source):
+        if key[0] == stuck:
+            raise RuntimeError("the service refused this name")
+        return real_attempt(self, key, source)
+
+    monkeypatch.setattr(BlobListener, "_has_receipt", refusing)
+    monkeypatch.setattr(BlobListener, "_attempt", attempt)
+    probe.upload(container, stuck, b"x")
+    probe.upload(container, "incoming/b-fine.txt", b"fine")
+    host = make_host()
+    host.wait_idle(30)
+    assert [e["name"] for e in _events(probe, names)] == ["b-fine.txt"]
+    poison = [json.loads(m) for m in probe.messages("webjobs-blobtrigger-poison")]
+    assert [m["BlobName"] for m in poison if m["ContainerName"] == container] == [stuck]

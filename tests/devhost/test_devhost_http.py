@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +87,46 @@ def test_real_function_app_health(make_host, connection_string):
     response = requests.get(f"{host.url}/api/health", timeout=10)
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+@pytest.fixture
+def fresh_app_state():
+    """The app's per-process settings and scorer forgotten before and after (other tests run the app
+    with other settings in this process)."""
+    from shared.platform import context
+    from shared.serving import scoring
+
+    scoring.reset()
+    context.reset()
+    yield
+    scoring.reset()
+    context.reset()
+
+
+def test_real_function_app_answers_hostile_requests_with_json_4xx(make_host, connection_string, fresh_app_state):
+    """Over real HTTP: hostile bodies to every JSON route and percent-encoded '..' run ids get a 4xx
+    JSON error, never an (empty) 500, from the runner or the app."""
+    from devhost import load_local_settings
+    from devhost.metadata import app_functions
+    from function_app import app
+    from tests.helpers.hostile import HOSTILE_BODIES
+
+    settings = load_local_settings(ROOT / "local.settings.example.json", {})
+    settings["AzureWebJobsStorage"] = connection_string
+    for function in app_functions(app):
+        if not function.is_http_function():
+            settings[f"AzureWebJobs.{function.get_function_name()}.Disabled"] = "true"
+    host = make_host(app=app, settings=settings, host_json=ROOT / "host.json")
+    routes = ["score", "feedback", "runs/abc/approve", "runs/abc/reject", "models/m/rollback", "hooks/github",
+              "hooks/azure-devops"]
+    for label, raw in HOSTILE_BODIES:
+        for route in routes:
+            response = requests.post(f"{host.url}/api/{route}", data=raw, timeout=60,
+                                     headers={"Content-Type": "application/json"})
+            assert 400 <= response.status_code < 500, (label, route, response.status_code, response.content[:200])
+            assert response.json()["error"], (label, route)
+    for run_id in ("%2E%2E", "..%2F..%2Fetc", "%2e%2e%5cx", "a%00b", "%C3%A9"):
+        for path in (f"runs/{run_id}", f"runs/{run_id}/approve", f"runs/{run_id}/reject"):
+            method = requests.get if path.count("/") == 1 else requests.post
+            response = method(f"{host.url}/api/{path}", data=b'{"reason": "x"}', timeout=30)
+            assert response.status_code == 400 and "run id" in response.json()["error"], (path, response.content)

@@ -101,7 +101,8 @@ def post_push(host, payload: dict, *, delivery: str | None = None, secret: str =
 
 
 def push_run(storage, delivery: str) -> dict | None:
-    return runs.get_run(storage, runs.run_id_for("push", "github", delivery))
+    record = storage.read_json(names.HOOKS, intake.record_name("github", delivery))
+    return None if record is None else runs.get_run(storage, record.value["run_id"])
 
 
 def test_seed_upload_trained_the_production_model(running_app):
@@ -118,7 +119,7 @@ def test_a_training_push_without_a_code_source_runs_none_of_its_code(host, stora
     host.wait_idle(120)
     run = push_run(storage_, delivery)
     assert run["plan"] == "training" and run["status"] == "skipped"
-    assert "no code source is configured" in run["steps"]["fetch"]["detail"] and "retrain" not in run["steps"]
+    assert "no code source is configured" in run["steps"]["fetch"]["detail"] and run["steps"]["retrain"]["detail"] == "not run: the run skipped at fetch"
 
 
 def test_app_push_runs_once_and_its_replay_nothing(host, storage_):
@@ -127,7 +128,7 @@ def test_app_push_runs_once_and_its_replay_nothing(host, storage_):
     assert post_push(host, payload, delivery=delivery).status_code == 202
     host.wait_idle(120)
     run = push_run(storage_, delivery)
-    assert run["plan"] == "app" and run["status"] == "skipped" and "test" not in run["steps"]
+    assert run["plan"] == "app" and run["status"] == "skipped" and run["steps"]["test"]["detail"] == "not run: the run skipped at fetch"
     before = len(runs_of(storage_, "e2e-model"))
     again = post_push(host, payload, delivery=delivery)
     assert again.status_code == 200 and again.json()["status"] == "duplicate delivery"

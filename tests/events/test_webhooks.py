@@ -61,7 +61,9 @@ def reply(response: func.HttpResponse) -> dict:
 
 
 def push_run(storage, provider: str, delivery: str) -> dict | None:
-    return runs.get_run(storage, runs.run_id_for("push", provider, delivery))
+    """The run of a delivery's push (its id, derived from the pushed content, is on the delivery's record)."""
+    record = storage.read_json(names.HOOKS, intake.record_name(provider, delivery))
+    return None if record is None else runs.get_run(storage, record.value["run_id"])
 
 
 def test_training_push_starts_a_full_run(storage, functions):
@@ -183,7 +185,7 @@ def test_ping_oversize_and_bad_json(storage, functions, env):
     big = github_push([github_commit(i, modified=[f"training/{i}.py"]) for i in range(10)])
     assert github(functions, "push", big)[0].status_code == 413
     bad = github(functions, "push", b"not json")[0]
-    assert bad.status_code == 400 and "not JSON" in reply(bad)["error"]
+    assert bad.status_code == 400 and "must be JSON" in reply(bad)["error"]
     assert queued(storage, names.PUSH_QUEUE) == []
 
 

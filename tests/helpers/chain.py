@@ -3,6 +3,7 @@ their queue messages to the chain's triggers, as the host would, on either stora
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,19 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 STEP_QUEUES = (names.FETCH_QUEUE, names.UNIT_TEST_QUEUE, names.RETRAIN_QUEUE, names.REGISTER_QUEUE, names.TEST_QUEUE, names.DEPLOY_QUEUE)
 # The training entry point the chain tests use unless a test names another from the same module.
 SMALL_MODEL = "tests.helpers.entry_points:small"
+
+
+APPROVERS = ("alice@contoso.com", "bob@contoso.com")
+
+
+def principal(name: str, object_id: str = "00000000-0000-0000-0000-00000000a11c", idp: str = "aad") -> dict[str, str]:
+    """The headers App Service authentication injects for a signed-in Entra ID user."""
+    claims = {"auth_typ": "aad", "name_typ": "preferred_username", "role_typ": "roles", "claims": [
+        {"typ": "preferred_username", "val": name},
+        {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": object_id}]}
+    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(claims).encode()).decode(),
+            "X-MS-CLIENT-PRINCIPAL-NAME": name, "X-MS-CLIENT-PRINCIPAL-ID": object_id,
+            "X-MS-CLIENT-PRINCIPAL-IDP": idp}
 
 
 class Chain:
@@ -107,13 +121,19 @@ class Chain:
     def run(self, run_id: str) -> dict[str, Any]:
         return runs.get_run(self.storage, run_id)
 
-    def http(self, function: str, route: str, body: Any, **params: str) -> func.HttpResponse:
+    def http(self, function: str, route: str, body: Any, *, headers: dict[str, str] | None = None,
+             query: dict[str, str] | None = None, **params: str) -> func.HttpResponse:
         request = func.HttpRequest(
-            method="POST", url=f"http://localhost/api/{route}", route_params=params,
+            method="POST", url=f"http://localhost/api/{route}", route_params=params, params=query or {},
             body=body if isinstance(body, bytes) else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
         )
         return self.functions[function](request)
+
+    def require_approval(self) -> None:
+        """Approval on, approvers authenticated by App Service (headers from `principal`) or signed links."""
+        self.configure(approval_required="true", trust_app_service_auth="true", approvers=",".join(APPROVERS),
+                       approval_secret="approval-link-secret")
 
     def train_version(self, frame: pd.DataFrame, name: str = "data.csv") -> tuple[str, int]:
         """Upload, then run retrain + register + test + deploy; returns (run id, version)."""

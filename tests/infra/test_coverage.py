@@ -131,7 +131,7 @@ def test_secrets_come_from_key_vault():
     secrets = bicep.object_entries(text, "var secretValues")
     expected = {"DRIFTLINE_GITHUB_SECRET": "github-secret", "DRIFTLINE_ADO_SECRET": "ado-secret",
                 "DRIFTLINE_NOTIFY_SECRET": "notify-secret", "DRIFTLINE_GITHUB_TOKEN": "github-token",
-                "DRIFTLINE_ADO_PAT": "ado-pat"}
+                "DRIFTLINE_ADO_PAT": "ado-pat", "DRIFTLINE_APPROVAL_SECRET": "approval-secret"}
     assert set(secrets) == set(expected.values())
     for setting, secret in expected.items():
         param = secrets[secret]
