@@ -196,3 +196,17 @@ def test_with_blob_versioning_an_old_dataset_reads_back_exactly(labeled_frame):
     [file] = data.files
     assert file["version_id"] and len(data.frame) == 100 and data.excluded == []
     assert data.frame.equals(pd.read_csv(io.BytesIO(original)))
+
+
+def test_an_upload_retried_after_a_crash_past_its_dataset_entry_still_starts_its_run(chain, labeled_frame):
+    """A worker that died after recording the file in the dataset, before the run: the retry must not
+    take the entry for someone else's same content, or the upload would never train."""
+    from datetime import datetime, timezone
+
+    chain.configure(retrain_coalesce_seconds="0")
+    blob = chain.upload(labeled_frame.iloc[:500], "crashed.csv")
+    etag = (chain.storage.etag(names.DATALAKE, blob) or "").strip('"')
+    first = lake.validate_labeled(chain.storage, context.settings(), blob, etag, datetime.now(timezone.utc))
+    assert datasets.accept(chain.storage, chain.model, first) is None  # ... and then the worker died
+    outcome = lake.handle_upload(chain.storage, context.settings(), blob, etag)
+    assert outcome.action == "retrain" and outcome.run_id is not None
