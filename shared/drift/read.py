@@ -182,7 +182,9 @@ def _file_source(fileobj: BinaryIO, name: str | None) -> Source:
             return fileobj
         return Source(reopen, fmt, gz, name, size=size)
     # Not seekable (e.g. a network download stream): spool to disk once.
-    spool = tempfile.NamedTemporaryFile(prefix="driftline-", suffix=os.path.basename(name), delete=False)
+    # The spool is named by the format only: a blob's name can be longer than a file name may be.
+    suffix = next(ext for ext, f in _FORMATS if name.lower().endswith(ext) and f == fmt)
+    spool = tempfile.NamedTemporaryFile(prefix="driftline-", suffix=suffix, delete=False)
     with spool:
         shutil.copyfileobj(fileobj, spool, 1 << 20)
     src = open_source(spool.name, name=name)

@@ -45,14 +45,16 @@ def test_names_up_to_999_characters_are_handled(storage, functions, model_name):
     assert storage.exists(names.DATALAKE, quarantine.reason_name(name))
 
 
-def test_training_scan_of_labeled_skips_bad_names_and_reads_the_rest(storage, env, unique):
+def test_a_run_manifest_naming_a_bad_name_reads_the_rest(storage, env, unique):
+    """Intake never lets a bad name into a dataset; a run's manifest (payload "blobs") could still name
+    one: it is left out with the reason, not read (it could resolve to another blob)."""
     good = f"labeled/{unique}/good.csv"
     storage.put_bytes(names.DATALAKE, "labeled/a/../../models/evil.csv", csv_bytes(frame(20, seed=1)))
     storage.put_bytes(names.DATALAKE, good, csv_bytes(frame(30, seed=2)))
-    data = training.load_labeled(storage, context.settings())
-    assert [blob["name"] for blob in data.blobs] == [good] and len(data.frame) == 30
-    assert [s["name"] for s in data.skipped] == ["labeled/a/../../models/evil.csv"]
-    assert "'..' segment" in data.skipped[0]["reason"]
+    data = training.load_labeled(storage, context.settings(), ["labeled/a/../../models/evil.csv", good])
+    assert [f["name"] for f in data.files] == [good] and len(data.frame) == 30
+    assert [e["name"] for e in data.excluded] == ["labeled/a/../../models/evil.csv"]
+    assert "'..' segment" in data.excluded[0]["reason"]
 
 
 def test_a_redelivered_refused_name_rewrites_the_same_record(storage, env):
