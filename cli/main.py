@@ -221,6 +221,32 @@ def steps_table(timeline: dict[str, Any]) -> Table:
     return table
 
 
+def decision_path(run: str, action: str, by: str | None) -> str:
+    """The route of a decision, signed as the app's approval links are: with DRIFTLINE_APPROVAL_SECRET
+    in your settings the CLI mints the one-time link of the pending request for you (`--by`, which
+    must be one of DRIFTLINE_APPROVERS); without it the app needs App Service authentication."""
+    from urllib.parse import quote
+
+    from shared.chain import approvals, approvers
+    from shared.platform import names
+
+    settings = config().settings
+    path = f"runs/{quote(run, safe='')}/{action}"
+    if not settings.approval_secret:
+        return path
+    from shared.chain import runs
+
+    storage = config().storage
+    pending = storage.read_json(names.RUNS, approvals.marker_blob(run))
+    if pending is None:  # nothing to sign for: say why, as the app would
+        record = runs.get_run(storage, run)
+        raise CliError(f"run {run} does not exist." if record is None else
+                       f"run {run} is {record['status']}, not waiting for approval.")
+    token = approvers.link_token(settings.approval_secret, run, action, person(by),
+                                 str(pending.value["requested"]), str(pending.value["expires"]))
+    return f"{path}?token={quote(token, safe='')}"
+
+
 @command
 def approve(
     run: Annotated[str, typer.Argument(help="the run id")],
@@ -228,7 +254,7 @@ def approve(
     by: Annotated[str | None, typer.Option(help="who decides (default: your user name)")] = None,
 ) -> None:
     """Approve a run that waits for approval: its deploy step starts."""
-    decided = api().post(f"runs/{run}/approve", {"by": person(by), "reason": reason})
+    decided = api().post(decision_path(run, "approve", by), {"reason": reason})
     again = " (it was approved already)" if decided["repeated"] else ""
     out.print(f"run {run} approved{again}; now {styled(decided['status'])}, next: {decided['next'] or 'nothing'}")
 
@@ -240,7 +266,7 @@ def reject(
     by: Annotated[str | None, typer.Option(help="who decides (default: your user name)")] = None,
 ) -> None:
     """Reject a run that waits for approval: it ends, nothing is deployed."""
-    decided = api().post(f"runs/{run}/reject", {"by": person(by), "reason": reason})
+    decided = api().post(decision_path(run, "reject", by), {"reason": reason})
     out.print(f"run {run} rejected; now {styled(decided['status'])}")
 
 

@@ -8,6 +8,7 @@ reject, retrain on demand, promote, roll back to any version, and open the lates
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import uuid
@@ -59,6 +60,9 @@ def host(app_storage, tmp_path_factory) -> Iterator[Any]:
         "DRIFTLINE_TARGET_COLUMN": TARGET,
         "DRIFTLINE_RETRAIN_COALESCE_SECONDS": "0",
         "DRIFTLINE_APPROVAL_REQUIRED": "true",
+        # the CLI signs its decision as the app's approval links are signed, for these approvers
+        "DRIFTLINE_APPROVAL_SECRET": "cli-test-approval-secret",
+        "DRIFTLINE_APPROVERS": f"ops,{getpass.getuser()}",
         "DRIFTLINE_QUALITY_TOLERANCE": "1",
         "DRIFTLINE_LATENCY_BUDGET_MS": "60000",
         "DRIFTLINE_DRIFT_SCHEDULE": YEARLY,

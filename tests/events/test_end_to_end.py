@@ -18,7 +18,7 @@ import requests
 
 from shared.chain import runs
 from shared.chain.states import FINAL_RUN
-from shared.events import intake, quarantine
+from shared.events import intake, lake, quarantine
 from shared.platform import names, signatures
 from shared.platform.azure_storage import AzureStorage, connect
 from shared.platform.settings import StorageConnection
@@ -150,14 +150,27 @@ def test_docs_push_and_forged_deliveries_run_nothing(host, storage_):
     assert len(runs_of(storage_, "e2e-model")) == before
 
 
-def test_drifted_upload_ends_in_a_retrain_with_its_report(host, storage_):
+def labels_answer_the_drift(host, storage, name: str, seed: int) -> dict:
+    """Upload labeled rows; the run they start answers the drift that waited for them."""
+    storage.put_bytes(names.DATALAKE, name, csv_bytes(frame(400, seed=seed, shift=2.0)))
+    run = wait_for_run(host, storage, lambda r: r["trigger"].get("blob") == name)
+    assert run["status"] == "succeeded" and "answers the drift" in run["reason"], run["events"][-3:]
+    return run
+
+
+def test_a_drifted_upload_waits_for_labels_then_retrains_with_its_report(host, storage_):
     storage_.put_bytes(names.DATALAKE, "incoming/shifted.csv", csv_bytes(frame(1000, seed=7, shift=2.0)[FEATURES]))
-    run = wait_for_run(host, storage_, lambda r: r["trigger"].get("blob") == "incoming/shifted.csv")
-    assert run["trigger"]["kind"] == "drift" and run["status"] == "succeeded"
+    deadline = time.monotonic() + 60
+    while (receipt := lake.read_receipt(storage_, "incoming/shifted.csv",
+                                        storage_.etag(names.DATALAKE, "incoming/shifted.csv") or "")) is None:
+        assert time.monotonic() < deadline, "the drifted upload was not handled"
+        host.wait_idle(60)
+    assert receipt["action"] == "labels-needed" and receipt["run_id"] is None  # nothing new to learn yet
+    run = labels_answer_the_drift(host, storage_, "labeled/segment/labels.csv", seed=17)
     report = json.loads(run["first_message"])["payload"]["report"]
     container, _, name = report.partition("/")
+    assert report == f"{names.REPORTS}/{receipt['report']}.json"
     assert json.loads(storage_.get_bytes(container, name)[0])["dataset_drift"] is True
-    assert run["steps"]["retrain"]["status"] == "succeeded"
 
 
 def test_malformed_upload_ends_in_quarantine(host, storage_):
@@ -171,7 +184,7 @@ def test_malformed_upload_ends_in_quarantine(host, storage_):
     assert storage_.exists(names.DATALAKE, "labeled/broken.csv")
 
 
-def test_scored_traffic_that_drifted_ends_in_a_retrain_from_the_drift_timer(host, storage_):
+def test_scored_traffic_that_drifted_waits_for_labels_from_the_drift_timer(host, storage_):
     shifted = frame(600, seed=8, shift=2.0)[FEATURES].to_dict(orient="records")
     for start in range(0, len(shifted), 200):
         response = requests.post(f"{host.url}/api/score", json={"records": shifted[start:start + 200]}, timeout=30)
@@ -181,8 +194,10 @@ def test_scored_traffic_that_drifted_ends_in_a_retrain_from_the_drift_timer(host
         assert time.monotonic() < deadline, "the scoring log was not written"
         time.sleep(0.2)
     assert host.run_once("timer_drift")
-    run = wait_for_run(host, storage_, lambda r: r["trigger"].get("source") == "scoring-log")
-    assert run["trigger"]["kind"] == "drift" and run["steps"]["retrain"]["status"] == "succeeded"
+    host.wait_idle(60)
+    pending = lake.drift_pending(storage_, "e2e-model")
+    assert pending is not None and pending["trigger"]["source"] == "scoring-log"  # labels needed
+    run = labels_answer_the_drift(host, storage_, "labeled/segment/more-labels.csv", seed=18)
     assert "drift in the last 24 h of scoring" in run["reason"]
 
 

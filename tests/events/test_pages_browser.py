@@ -2,7 +2,8 @@
 
 The app watches a git repository made from examples/churn (DRIFTLINE_CODE_SOURCE=git:). The sample
 labeled data trains version 1 from the repository's code; a production batch like it and a drifted one
-make two drift reports (the second retrains: version 2); a training commit runs the repository's unit
+make two drift reports (the second waits for labels; the new segment's labeled rows then retrain:
+version 2); a training commit runs the repository's unit
 tests, trains and runs its integration tests (version 3); a commit with a failing unit test is rejected.
 The test opens the overview with a function key (`?code=`), follows its links to a run, to the drift
 report that started one and to the model, checks every link carries the key, and screenshots the
@@ -98,7 +99,9 @@ def app_url(module_azurite, tmp_path_factory):
               host_id=f"pages-{uuid.uuid4().hex[:8]}") as host:
         for name, local in (("labeled/base/customers.csv", "labeled/customers.csv"),
                             ("incoming/monday/batch.csv", "incoming/batch-ok.csv"),
-                            ("incoming/tuesday/batch.csv", "incoming/batch-drifted.csv")):
+                            ("incoming/tuesday/batch.csv", "incoming/batch-drifted.csv"),
+                            # the drift waits for labels; these answer it: version 2
+                            ("labeled/new-segment/customers.csv", "labeled/new-segment/customers.csv")):
             storage.put_bytes(names.DATALAKE, name, (SAMPLES / local).read_bytes())
             host.wait_idle(300)
         before = repo.git("rev-parse", "HEAD")
