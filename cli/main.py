@@ -170,11 +170,11 @@ def runs(
     if not found:
         out.print("no runs" + ("" if status is None and model is None else " match the filters"))
         return
-    table = Table("run", "status", "plan", "step", "trigger", "updated", "reason")
+    table = Table("run", "status", "plan", "step", "trigger", "updated", "cost", "reason")
     for run in found:
         step = "-" if run["step"] is None else f"{run['step']} ({run['step_status']})"
         table.add_row(run["run_id"], styled(run["status"]), run["plan"], step, run["trigger"],
-                      (run["updated"] or "")[:19], (run["reason"] or "")[:60])
+                      (run["updated"] or "")[:19], dollars(run.get("cost_usd")), (run["reason"] or "")[:60])
     out.print(table)
 
 
@@ -204,12 +204,28 @@ def follow(
             raise CliError(f"run {run} is still {status} after {timeout:.0f} s.")
         time.sleep(interval)
     out.print(steps_table(timeline))
+    if cost_line(timeline):
+        out.print(cost_line(timeline))
     if status == "waiting":
         out.print(f"waiting for a person: ./driftline approve {run}  or  ./driftline reject {run} --reason ...")
     else:
         out.print(f"run {run} {styled(status)}")
     if status in FAILED:
         raise typer.Exit(1)
+
+
+def dollars(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}" if value < 1 else f"${value:.2f}"
+
+
+def cost_line(timeline: dict[str, Any]) -> str | None:
+    """What the run cost so far, as the app estimates it (Flex Consumption rates, DRIFTLINE_COST_*)."""
+    cost = timeline.get("cost")
+    if not cost:
+        return None
+    azureml = f" + Azure ML {dollars(cost['azureml_usd'])}" if cost["azureml_usd"] else ""
+    return (f"cost: {dollars(cost['total_usd'])} ({cost['executions']} executions, "
+            f"{cost['gb_seconds']:.1f} GB-s{azureml}; estimated at the DRIFTLINE_COST_* rates)")
 
 
 def steps_table(timeline: dict[str, Any]) -> Table:

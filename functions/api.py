@@ -114,7 +114,8 @@ def run_list(req: func.HttpRequest) -> func.HttpResponse:
         from shared.serving import lookups
 
         return lookups.list_runs(context.storage(), status=req.params.get("status") or None,
-                                 model=req.params.get("model") or None, limit=req.params.get("limit"))
+                                 model=req.params.get("model") or None, limit=req.params.get("limit"),
+                                 rates=context.settings().cost)
 
     return respond("run_list", call, req)
 
@@ -126,6 +127,6 @@ def run_timeline(req: func.HttpRequest) -> func.HttpResponse:
         from shared.platform import context
         from shared.serving import lookups
 
-        return lookups.run_timeline(context.storage(), req.route_params["run_id"])
+        return lookups.run_timeline(context.storage(), req.route_params["run_id"], context.settings().cost)
 
     return respond("run_timeline", call, req)

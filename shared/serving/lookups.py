@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.chain.cost import run_cost
 from shared.chain.states import RunStatus, step_status
 from shared.platform import names
 from shared.platform.errors import BadRequest, NotFound
 from shared.platform.names import check_model_name
 
 if TYPE_CHECKING:
+    from shared.platform.settings import CostRates
     from shared.platform.storage import Storage
 
 
@@ -41,8 +43,9 @@ def serving_of(table: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_runs(storage: "Storage", *, status: str | None = None, model: str | None = None,
-              limit: int | str | None = None) -> dict[str, Any]:
-    """The runs, most recently updated first, with their current step; filtered by status and model."""
+              limit: int | str | None = None, rates: "CostRates | None" = None) -> dict[str, Any]:
+    """The runs, most recently updated first, with their current step (and, given the rates, their
+    estimated cost); filtered by status and model."""
     if status is not None and status not in {s.value for s in RunStatus}:
         raise BadRequest(f"status {status[:40]!r} is not a run status: use one of "
                          f"{', '.join(s.value for s in RunStatus)}.")
@@ -60,12 +63,13 @@ def list_runs(storage: "Storage", *, status: str | None = None, model: str | Non
             continue
         run = document.value
         if (status is None or run.get("status") == status) and (model is None or run.get("model") == model):
-            found.append(run_summary(run))
+            found.append(run_summary(run, rates))
     return {"runs": found, "filters": {"status": status, "model": model, "limit": count}}
 
 
-def run_summary(run: dict[str, Any]) -> dict[str, Any]:
-    """One line of the run list: ids, plan, status, what started it, and the step it is at or ended at."""
+def run_summary(run: dict[str, Any], rates: "CostRates | None" = None) -> dict[str, Any]:
+    """One line of the run list: ids, plan, status, what started it, the step it is at or ended at,
+    and with `rates` its estimated cost in USD (`shared.chain.cost`)."""
     steps = run.get("steps", {})
     current = next((event["step"] for event in reversed(run.get("events", [])) if event.get("step")), None)
     return {
@@ -79,6 +83,7 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
         "reason": run.get("reason"),
         "created": run.get("created"),
         "updated": run.get("updated"),
+        **({} if rates is None else {"cost_usd": run_cost(run, rates).total_usd}),
     }
 
 
@@ -165,9 +170,9 @@ def serving_lineage(storage: "Storage", model: str) -> dict[str, Any]:
     }
 
 
-def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
-    """A run's steps in plan order (status, start, finish, duration, attempts, reason, compute used) and
-    its events."""
+def run_timeline(storage: "Storage", run_id: str, rates: "CostRates | None" = None) -> dict[str, Any]:
+    """A run's steps in plan order (status, start, finish, duration, attempts, reason, compute used),
+    its events, and with `rates` its estimated cost per step (`shared.chain.cost`)."""
     from shared.chain import runs
 
     run = runs.get_run(storage, runs.check_run_id(run_id))
@@ -201,6 +206,7 @@ def run_timeline(storage: "Storage", run_id: str) -> dict[str, Any]:
         "updated": run.get("updated"),
         "steps": steps,
         "events": run.get("events", []),
+        **({} if rates is None else {"cost": run_cost(run, rates).to_dict()}),
     }
 
 

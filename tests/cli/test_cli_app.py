@@ -102,7 +102,10 @@ def first_run(cli, tmp_path_factory) -> str:
     assert "waiting for a person" in followed and "register" in followed and "succeeded" in followed
     approved = cli("approve", run_id, "--reason", "looks good", "--by", "ops")
     assert f"run {run_id} approved; now running, next: deploy" in approved
-    assert "succeeded" in cli("follow", run_id, "--interval", "0.3")
+    done = cli("follow", run_id, "--interval", "0.3")
+    assert "succeeded" in done and re.search(r"cost: \$\d+\.\d+ \(\d+ executions, [\d.]+ GB-s", done), done
+    listed = cli("runs", "--model", MODEL)
+    assert run_id[:8] in listed and "$0.0" in listed  # each run's estimated cost
     return run_id
 
 
