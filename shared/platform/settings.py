@@ -100,7 +100,9 @@ class Settings:
     canary_flush_requests: int = 50
     webhook_max_age_seconds: int = 600
     webhook_max_bytes: int = 5 * 1024 * 1024
-    quality_metric: str = "accuracy"
+    quality_metric: str = "auto"
+    task: str = "auto"  # auto | classification | regression (shared/model/tasks.py)
+    unscorable_production: str = "fail"  # the quality gate's rule when production cannot be scored
     holdout_percent: int = 20
     canary_max_latency_ms: float = 500.0
     canary_min_feedback: int = 20
@@ -119,7 +121,11 @@ class Settings:
     snapshot_max_files: int = 5000
 
 
-QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+QUALITY_METRICS = ("auto", *CLASSIFICATION_METRICS, *REGRESSION_METRICS)
+TASKS = ("auto", "classification", "regression")
+UNSCORABLE_RULES = ("fail", "pass-with-warning")
 TRAINING_COMPUTES = ("local", "azureml")
 
 
@@ -303,6 +309,17 @@ def storage_connection(env: Mapping[str, str], prefix: str = STORAGE_SETTING) ->
     )
 
 
+def _task_and_metric(env: Mapping[str, str]) -> tuple[str, str]:
+    """DRIFTLINE_TASK and DRIFTLINE_QUALITY_METRIC; a declared task refuses a metric of the other kind."""
+    task = _choice(env, "DRIFTLINE_TASK", "auto", TASKS)
+    metric = _choice(env, "DRIFTLINE_QUALITY_METRIC", "auto", QUALITY_METRICS)
+    other = {"classification": REGRESSION_METRICS, "regression": CLASSIFICATION_METRICS}.get(task, ())
+    if metric in other:
+        raise SettingsError(f"DRIFTLINE_QUALITY_METRIC must be auto or a {task} metric with DRIFTLINE_TASK={task}, "
+                            f"got {metric!r}.")
+    return task, metric
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises SettingsError on the first bad one."""
     env = os.environ if env is None else env
@@ -310,6 +327,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not branches:
         raise SettingsError("DRIFTLINE_BRANCHES must list at least one branch, e.g. 'main'.")
     compute = _choice(env, "DRIFTLINE_TRAINING_COMPUTE", "local", TRAINING_COMPUTES)
+    task, metric = _task_and_metric(env)
     return Settings(
         storage=storage_connection(env),
         model_name=_text(env, "DRIFTLINE_MODEL_NAME", "driftline-model"),
@@ -351,7 +369,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cleanup_enabled=_bool(env, "DRIFTLINE_CLEANUP_ENABLED", True),
         drift_window_hours=_number(env, "DRIFTLINE_DRIFT_WINDOW_HOURS", 24.0, float, 0.01),
         step_max_retries=_number(env, "DRIFTLINE_STEP_MAX_RETRIES", 2, int, 0),
-        quality_metric=_choice(env, "DRIFTLINE_QUALITY_METRIC", "accuracy", QUALITY_METRICS),
+        quality_metric=metric,
+        task=task,
+        unscorable_production=_choice(env, "DRIFTLINE_UNSCORABLE_PRODUCTION", "fail", UNSCORABLE_RULES),
         holdout_percent=_number(env, "DRIFTLINE_HOLDOUT_PERCENT", 20, int, 5, 50),
         canary_max_latency_ms=_number(env, "DRIFTLINE_CANARY_MAX_LATENCY_MS", 500.0, float, 0.001),
         canary_min_feedback=_number(env, "DRIFTLINE_CANARY_MIN_FEEDBACK", 20, int, 1),

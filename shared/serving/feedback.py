@@ -15,8 +15,9 @@ of the records, created only if absent, so the lake's blob trigger sees each fil
 data. Giving the same labels again finds the same name and the same content and records nothing new;
 different labels for rows already labeled are refused (409) rather than overwriting training data.
 
-When the request was served while a canary ran, correct/total counts go to the canary counters of the
-version that served it.
+When the request was served while a canary ran, feedback counts go to the canary counters of the
+alias that served it: correct/total for a classifier, the sum of absolute errors/total (numeric labels)
+for a regressor (the task of the version that served, from its schema).
 """
 
 from __future__ import annotations
@@ -157,9 +158,31 @@ def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: Sc
             ) from None
         return {**result, "status": "already recorded"}
     if scored.during_canary:
-        correct = sum(_same(scored.predictions[i], labels.by_index[i]) for i in indexes)
-        scorer.canary.feedback(model, scored.alias, correct=correct, total=len(indexes))
+        _count_for_canary(scorer, model, scored, [(scored.predictions[i], labels.by_index[i]) for i in indexes])
     return {**result, "status": "recorded"}
+
+
+def _count_for_canary(scorer: "Scorer", model: str, scored: ScoredRequest, pairs: list[tuple[Any, Any]]) -> None:
+    from shared.model import registry, tasks
+
+    schema = registry.version_info(scorer.storage, model, scored.version)["schema"]
+    if tasks.task_of(schema) is tasks.Task.REGRESSION:
+        errors = [error for error in (_abs_error(p, label) for p, label in pairs) if error is not None]
+        scorer.canary.feedback(model, scored.alias, correct=0, total=len(errors), abs_error=sum(errors))
+        return
+    correct = sum(_same(prediction, label) for prediction, label in pairs)
+    scorer.canary.feedback(model, scored.alias, correct=correct, total=len(pairs))
+
+
+def _abs_error(prediction: Any, label: Any) -> float | None:
+    """|prediction - label| for a numeric label, else None (not counted)."""
+    import math
+
+    try:
+        error = abs(float(prediction) - float(label))
+    except (TypeError, ValueError):
+        return None
+    return error if math.isfinite(error) else None
 
 
 def _csv(features: list[str], target: str, rows: list[tuple[dict[str, Any], Any]]) -> bytes:

@@ -44,6 +44,12 @@ def test_optional_sections_may_be_left_out():
     assert dict(config.training.params) == {}
 
 
+def test_the_task_is_optional_and_declared_in_the_model_section():
+    assert parse_config(MINIMAL).model.task is None
+    declared = parse_config(MINIMAL.replace('target = "label"', 'target = "price"\ntask = "regression"'))
+    assert declared.model == ModelSection(name="churn", target="price", task="regression")
+
+
 def test_params_are_read_only_and_paths_normalized():
     config = parse_config(MINIMAL + 'params = { depth = 3 }\n[tests]\nunit = "./tests/unit/"\n')
     with pytest.raises(TypeError):
@@ -83,6 +89,9 @@ def test_params_are_read_only_and_paths_normalized():
     (MINIMAL + '[routing]\nignore = ["!"]\n', "[routing] ignore has a bad glob '!'"),
     (MINIMAL + '[routing]\nignore = ["# docs"]\n', "[routing] ignore glob '# docs' matches nothing"),
     (MINIMAL + '[routing]\nfull = ["x"]\n', "unknown key [routing] full"),
+    (MINIMAL.replace('target = "label"', 'target = "label"\ntask = "forecast"'),
+     "[model] task must be one of classification, regression, got 'forecast'"),
+    (MINIMAL.replace('target = "label"', 'target = "label"\ntask = 1'), "[model] task must be a non-empty string"),
 ])
 def test_each_error_names_its_key(text, names):
     with pytest.raises(RepoConfigError) as raised:
