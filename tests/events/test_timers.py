@@ -132,10 +132,10 @@ def test_sweep_timer_judges_the_canary(storage, functions, env, model_name, prod
 
     env(DRIFTLINE_CANARY_MIN_REQUESTS="10", DRIFTLINE_CANARY_MAX_ERROR_RATE="0.05")
     registry.move_alias(storage, model_name, "canary", production, why="test", by="test", percent=20)
-    canary.record_canary_outcome(storage, model_name, production, requests=9, errors=0, latency_ms_sum=9.0)
+    canary.record_canary_outcome(storage, model_name, "canary", requests=9, errors=0, latency_ms_sum=9.0)
     fire(functions, "timer_sweep")
     assert registry.resolve(storage, model_name, "canary") == production  # 9 of 10 requests: wait
-    canary.record_canary_outcome(storage, model_name, production, requests=11, errors=5, latency_ms_sum=11.0)
+    canary.record_canary_outcome(storage, model_name, "canary", requests=11, errors=5, latency_ms_sum=11.0)
     fire(functions, "timer_sweep")
     assert registry.resolve(storage, model_name, "canary") is None
     history = registry.aliases(storage, model_name)[0]["history"]
