@@ -61,6 +61,7 @@ def host(lake, tmp_path_factory) -> Iterator[Any]:
         "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS": "0.2",
     }
     context.reset()
+    scoring.reset()  # a scorer another module's app left in this process serves that app's storage
     with Host(app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
               host_id=f"e2e-houses-{uuid.uuid4().hex[:8]}") as running:
         yield running
