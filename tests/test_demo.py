@@ -16,6 +16,7 @@ import pytest
 
 from devtools.azurite import ROOT, free_port
 from devtools.demo import demo_settings, run_demo
+from devhost.config import load_local_settings
 from devtools.start import wait_for_http
 from shared.platform import context
 
@@ -33,7 +34,8 @@ def test_the_demo_shows_every_outcome_the_readme_promises(module_azurite, tmp_pa
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for_http(f"{base}/api/health", 120, app)
-        for name, value in settings.items():
+        # The demo signs its pushes with the app's settings: the example file's (as devhost loads it) under these.
+        for name, value in {**load_local_settings(ROOT / "local.settings.example.json"), **settings}.items():
             monkeypatch.setenv(name, value)
         context.reset()
         try:
