@@ -52,6 +52,9 @@ def test_missing_storage_says_what_to_set():
         ("DRIFTLINE_TRAINING_PARAMS", "[1]", "must be a JSON object, got list"),
         ("DRIFTLINE_TRAINING_ENTRY_POINT", "train.py", "package.module:function"),
         ("DRIFTLINE_BRANCHES", " , ", "at least one branch"),
+        ("DRIFTLINE_TASK", "forecast", "must be one of auto, classification, regression"),
+        ("DRIFTLINE_QUALITY_METRIC", "mape", "must be one of auto, accuracy"),
+        ("DRIFTLINE_UNSCORABLE_PRODUCTION", "pass", "must be one of fail, pass-with-warning"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: str, message: str):
@@ -86,3 +89,13 @@ def test_example_file_lists_every_setting_the_app_reads():
     read = {name for name in read if not name.startswith("DRIFTLINE_SANDBOX_")}
     values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     assert sorted(read - set(values)) == []
+
+
+def test_judging_defaults_and_a_metric_of_the_other_task_is_refused():
+    settings = load_settings(BASE)
+    assert (settings.task, settings.quality_metric, settings.unscorable_production) == ("auto", "auto", "fail")
+    assert load_settings({**BASE, "DRIFTLINE_TASK": "regression", "DRIFTLINE_QUALITY_METRIC": "mae"}).quality_metric == "mae"
+    with pytest.raises(SettingsError, match="^DRIFTLINE_QUALITY_METRIC must be auto or a regression metric"):
+        load_settings({**BASE, "DRIFTLINE_TASK": "regression", "DRIFTLINE_QUALITY_METRIC": "f1"})
+    with pytest.raises(SettingsError, match="^DRIFTLINE_QUALITY_METRIC must be auto or a classification metric"):
+        load_settings({**BASE, "DRIFTLINE_TASK": "classification", "DRIFTLINE_QUALITY_METRIC": "rmse"})

@@ -5,7 +5,9 @@ Counters live in `models/<name>/canary-stats.json` (ETag-merged), one set for `c
 production's version with other inference code). Scoring adds its batched counts with
 `record_canary_outcome`, the deploy step resets them when a new canary starts, and `evaluate_canary`
 (from the sweeper timer) promotes the canary's release to production, or removes it on error rate,
-latency or feedback accuracy against production's own counters.
+latency or feedback quality against production's own counters: accuracy (`feedback_correct` /
+`feedback_total`) for a classifier, mean absolute error (`feedback_abs_error` / `feedback_total`) for
+a regressor, whose canary may be at most DRIFTLINE_QUALITY_TOLERANCE (relative) worse than production.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.chain import notify
-from shared.model import registry
+from shared.model import registry, tasks
 from shared.platform import names
 from shared.platform.clock import utcnow
 from shared.platform.names import check_model_name
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
-COUNTERS = ("requests", "errors", "latency_ms_sum", "feedback_correct", "feedback_total")
+COUNTERS = ("requests", "errors", "latency_ms_sum", "feedback_correct", "feedback_total", "feedback_abs_error")
 SERVING = ("production", "canary")  # the aliases counted
 
 
@@ -43,12 +45,14 @@ def record_canary_outcome(
     latency_ms_sum: float = 0.0,
     feedback_correct: int = 0,
     feedback_total: int = 0,
+    feedback_abs_error: float = 0.0,
 ) -> dict[str, Any]:
     """Add counts for one alias to `models/<name>/canary-stats.json` (ETag-merged); returns them."""
     if alias not in SERVING:
         raise ValueError(f"canary counters are kept for {' and '.join(SERVING)}, not {alias!r}.")
     added = dict(requests=requests, errors=errors, latency_ms_sum=latency_ms_sum,
-                 feedback_correct=feedback_correct, feedback_total=feedback_total)
+                 feedback_correct=feedback_correct, feedback_total=feedback_total,
+                 feedback_abs_error=feedback_abs_error)
 
     def change(stats):
         stats = stats or {"since": utcnow(), "aliases": {}}
@@ -85,7 +89,8 @@ def evaluate_canary(storage: Storage, settings: Settings, model: str, *, by: str
     if stats["requests"] < settings.canary_min_requests:
         return CanaryDecision("wait", f"{stats['requests']} of {settings.canary_min_requests} requests seen",
                               version, stats)
-    problem = _canary_problem(settings, stats, all_stats.get("production"))
+    task = tasks.task_of(registry.version_info(storage, model, version)["schema"])
+    problem = _canary_problem(settings, stats, all_stats.get("production"), task)
     run_id = canary.get("run_id")
     if problem:
         registry.remove_alias(storage, model, "canary", why=f"canary rolled back: {problem}", by=by, run_id=run_id)
@@ -100,7 +105,8 @@ def evaluate_canary(storage: Storage, settings: Settings, model: str, *, by: str
     return CanaryDecision("promote", why, version, stats)
 
 
-def _canary_problem(settings: Settings, stats: dict[str, Any], production: dict[str, Any] | None) -> str:
+def _canary_problem(settings: Settings, stats: dict[str, Any], production: dict[str, Any] | None,
+                    task: tasks.Task = tasks.Task.CLASSIFICATION) -> str:
     requests = stats["requests"]
     error_rate = stats.get("errors", 0) / requests
     if error_rate > settings.canary_max_error_rate:
@@ -110,9 +116,22 @@ def _canary_problem(settings: Settings, stats: dict[str, Any], production: dict[
         return f"mean latency {mean_latency:.1f} ms above {settings.canary_max_latency_ms} ms"
     total = stats.get("feedback_total", 0)
     if total >= settings.canary_min_feedback and production and production.get("feedback_total", 0) >= settings.canary_min_feedback:
+        if task is tasks.Task.REGRESSION:
+            return _error_problem(settings, stats, production)
         canary_accuracy = stats.get("feedback_correct", 0) / total
         production_accuracy = production["feedback_correct"] / production["feedback_total"]
         if canary_accuracy < production_accuracy - settings.quality_tolerance:
             return (f"feedback accuracy {canary_accuracy:.3f} below production's "
                     f"{production_accuracy:.3f} by more than {settings.quality_tolerance}")
+    return ""
+
+
+def _error_problem(settings: Settings, stats: dict[str, Any], production: dict[str, Any]) -> str:
+    """A regressor's feedback: the canary's mean absolute error against production's."""
+    canary_mae = stats.get("feedback_abs_error", 0) / stats["feedback_total"]
+    production_mae = production.get("feedback_abs_error", 0) / production["feedback_total"]
+    limit = production_mae * (1 + settings.quality_tolerance)
+    if canary_mae > limit:
+        return (f"feedback mean absolute error {canary_mae:.4g} above production's {production_mae:.4g} "
+                f"by more than {settings.quality_tolerance:.0%}")
     return ""

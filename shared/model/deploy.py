@@ -82,8 +82,10 @@ def deploy_version(storage: Storage, settings: Settings, message: StepMessage) -
         }
     }
     event = "model.canary_started" if alias == "canary" else "model.deployed"
+    warnings = message.payload.get("warnings")  # gates not evaluated, accepted by their rule
     notify.enqueue(storage, event, model=model, run_id=message.run_id,
-                   data={**outputs["deployed"], "trigger": message.trigger, "reason": message.reason})
+                   data={**outputs["deployed"], "trigger": message.trigger, "reason": message.reason,
+                         **({"warnings": warnings} if warnings else {})})
     return outputs
 
 

@@ -3,10 +3,13 @@
 In order (a gate that makes the later ones meaningless stops the list):
 1. `artifact_loads`  the skops file loads with the trusted types only;
 2. `scoring_contract`  the held-out rows have the feature columns and dtypes recorded at training,
-   and predict on a sample returns one value per row, of the target's dtype kind, from the known
-   classes (predict_proba, when present, one row of probabilities per input row);
-3. `quality`  on this version's held-out rows, the chosen metric (DRIFTLINE_QUALITY_METRIC) is no
-   worse than the current production model's ON THE SAME ROWS, within DRIFTLINE_QUALITY_TOLERANCE;
+   and predict on a sample returns one value per row: for a classifier of the target's dtype kind,
+   from the known classes (predict_proba, when present, one row of probabilities per input row); for
+   a regressor finite numbers (the task is the schema's, `shared.model.tasks`);
+3. `quality`  on this version's held-out rows, the metric for its task (DRIFTLINE_QUALITY_METRIC; auto:
+   accuracy or rmse) is no worse than the current production model's ON THE SAME ROWS, within
+   DRIFTLINE_QUALITY_TOLERANCE, in the metric's direction (lower is better for rmse and mae, whose
+   tolerance is relative);
 4. `latency`  p95 of single-row predict within DRIFTLINE_LATENCY_BUDGET_MS, after a warm-up, as the median
    of the p95s of rounds of DRIFTLINE_LATENCY_REPETITIONS calls (robust to a busy machine);
 5. `integration`  when DRIFTLINE_INTEGRATION_TESTS names `package.module:function`, it is called with
@@ -18,9 +21,18 @@ Gates 2-4 score through the version's inference code: the `[inference]` module o
 trained from (an app-code run: of its own commit), else the estimator's own predict.
 
 Each gate's outcome is passed, failed, or not_evaluated (it could not judge: the quality gate when the
-production model cannot be scored on the rows). Not evaluated is never a pass. Every result (name,
-outcome, value, threshold, detail) is recorded on the run; any outcome but passed raises
-StopRun(REJECTED) with the reasons, which the step adapter records and notifies.
+production model cannot be scored on the rows: its inference code raises, the rows lack features it
+needs, it is of another task, or the metric cannot be computed for it). Not evaluated is never a
+pass. What it does to the run is the explicit rule DRIFTLINE_UNSCORABLE_PRODUCTION:
+- `fail` (default): the run is rejected with the reason, as for a failed gate. Without a comparison
+  nothing shows the new version is not worse than what serves; a rejected run changes nothing and
+  says why, where a wrong deploy reaches every caller. Roll back, or set the rule for one deploy;
+- `pass-with-warning`: the run goes on (for an intended schema or task change), and the warning is
+  in the gate's detail, the run's `warnings` output, the test step's detail and the deploy
+  notification's data.
+Every result (name, outcome, value, threshold, detail) is recorded on the run; a failed gate (or a
+not evaluated one under `fail`) raises StopRun(REJECTED) with the reasons, which the step adapter
+records and notifies.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from typing import Any
 
 from shared.chain import runs
 from shared.chain.states import RunStatus, StopRun
-from shared.model import registry
+from shared.model import registry, tasks
 from shared.model.metrics import quality_of
 from shared.repo.inference import Predictor
 from shared.platform.messages import StepMessage
@@ -99,17 +111,28 @@ def run_gates(storage: Storage, settings: Settings, message: StepMessage) -> dic
     compared_with = registry.resolve(storage, message.model, "production")
     outputs: dict[str, Any] = {"version": version, "compared_with": compared_with,
                                "gates": [result.to_dict() for result in results]}
-    if all(result.passed for result in results):
+    if not blocking(settings, results):
         report = integration_tests(storage, message.run_id, message.model, version, code)
         if report is not None:
             outputs["integration_tests"] = report_outputs(storage, message.run_id, report)
             results.append(_judged("integration_tests", report.ok, detail=report.summary))
             outputs["gates"] = [result.to_dict() for result in results]
-    failed = [result for result in results if not result.passed]
-    if failed:
-        reasons = "; ".join(f"{result.name}: {result.detail}" for result in failed)
-        raise StopRun(RunStatus.REJECTED, f"version {version} failed {len(failed)} gate(s): {reasons}", outputs)
+    warnings = [f"{result.name} not evaluated: {result.detail}" for result in results
+                if result.outcome is GateOutcome.NOT_EVALUATED]
+    if warnings:
+        outputs["warnings"] = warnings
+    stopping = blocking(settings, results)
+    if stopping:
+        reasons = "; ".join(f"{result.name} {result.outcome.replace('_', ' ')}: {result.detail}" for result in stopping)
+        raise StopRun(RunStatus.REJECTED, f"version {version} did not pass {len(stopping)} gate(s): {reasons}", outputs)
     return outputs
+
+
+def blocking(settings: Settings, results: list[GateResult]) -> list[GateResult]:
+    """The results that stop the run: failed ones, and not evaluated ones under the `fail` rule."""
+    allowed = (GateOutcome.PASSED,) if settings.unscorable_production == "fail" else (
+        GateOutcome.PASSED, GateOutcome.NOT_EVALUATED)
+    return [result for result in results if result.outcome not in allowed]
 
 
 def evaluate(storage: Storage, settings: Settings, model: str, version: int,
@@ -132,16 +155,18 @@ def evaluate(storage: Storage, settings: Settings, model: str, version: int,
         return results
     features = holdout[[f["name"] for f in schema["features"]]]
     labels = holdout[schema["target"]]
-    results.append(quality_gate(storage, settings, model, version, predictor, features, labels))
+    task = tasks.task_of(schema)
+    results.append(quality_gate(storage, settings, model, version, predictor, features, labels, task))
     results.append(latency_gate(settings, predictor, features))
     if settings.integration_tests:
         results.append(integration_gate(settings.integration_tests, predictor.estimator, holdout))
     return results
 
 
-def predictor_quality(predictor: Predictor, features, labels) -> dict[str, Any]:
-    probabilities = None if predictor.predict_proba is None else predictor.predict_proba(features)
-    return quality_of(labels, predictor.predict(features), probabilities)
+def predictor_quality(predictor: Predictor, features, labels, task: tasks.Task) -> dict[str, Any]:
+    classifier = task is tasks.Task.CLASSIFICATION
+    probabilities = predictor.predict_proba(features) if classifier and predictor.predict_proba is not None else None
+    return quality_of(labels, predictor.predict(features), probabilities, task=task)
 
 
 def scoring_contract(predictor: Predictor, holdout, schema: dict[str, Any]) -> GateResult:
@@ -157,56 +182,102 @@ def scoring_contract(predictor: Predictor, holdout, schema: dict[str, Any]) -> G
         predicted = np.asarray(predictor.predict(sample))
     except Exception as error:
         return GateResult("scoring_contract", GateOutcome.FAILED, detail=f"predict raised {type(error).__name__}: {error}")
-    target_kind = np.dtype(schema["target_dtype"]).kind if schema["target_dtype"] != "object" else "O"
-    problems = []
+    regression = tasks.task_of(schema) is tasks.Task.REGRESSION
     if predicted.shape != (len(sample),):
-        problems.append(f"predict returned shape {predicted.shape}, expected ({len(sample)},)")
-    elif predicted.dtype.kind not in _DTYPE_KINDS.get(target_kind, target_kind):
-        problems.append(f"predict returned dtype {predicted.dtype}, expected one like {schema['target_dtype']}")
+        problems = [f"predict returned shape {predicted.shape}, expected ({len(sample)},)"]
+    elif regression:
+        problems = _regression_problems(predicted)
     else:
-        unknown = {str(value) for value in predicted} - {str(value) for value in schema["classes"]}
-        if unknown:
-            problems.append(f"predict returned unknown classes {sorted(unknown)[:5]}")
-    if not problems and predictor.predict_proba is not None:
-        try:
-            probabilities = np.asarray(predictor.predict_proba(sample))
-            if probabilities.ndim != 2 or probabilities.shape[0] != len(sample):
-                problems.append(f"predict_proba returned shape {probabilities.shape}")
-        except Exception as error:
-            problems.append(f"predict_proba raised {type(error).__name__}: {error}")
+        problems = _classification_problems(predictor, sample, predicted, schema)
     if problems:
         return GateResult("scoring_contract", GateOutcome.FAILED, value=str(predicted.dtype), detail="; ".join(problems))
+    output = "finite numbers" if regression else "known classes"
     return GateResult("scoring_contract", GateOutcome.PASSED, value=str(predicted.dtype),
-                      detail=f"{len(expected)} features, {len(sample)} sample rows")
+                      detail=f"{len(expected)} features, {len(sample)} sample rows, {output}")
 
 
-def quality_gate(storage, settings, model, version, predictor, features, labels) -> GateResult:
-    from shared.model.code import predictor_for
+def _regression_problems(predicted) -> list[str]:
+    import numpy as np
 
-    metric = settings.quality_metric
-    value = predictor_quality(predictor, features, labels).get(metric)
+    if predicted.dtype.kind not in "iuf":
+        return [f"predict returned dtype {predicted.dtype}, expected numbers (a regression model)"]
+    bad = int(np.sum(~np.isfinite(predicted.astype(float))))
+    return [f"predict returned {bad} value(s) that are not finite numbers"] if bad else []
+
+
+def _classification_problems(predictor: Predictor, sample, predicted, schema: dict[str, Any]) -> list[str]:
+    import numpy as np
+
+    target_kind = _kind(schema["target_dtype"])
+    if predicted.dtype.kind not in _DTYPE_KINDS.get(target_kind, target_kind):
+        return [f"predict returned dtype {predicted.dtype}, expected one like {schema['target_dtype']}"]
+    unknown = {str(value) for value in predicted} - {str(value) for value in schema["classes"]}
+    if unknown:
+        return [f"predict returned unknown classes {sorted(unknown)[:5]}"]
+    if predictor.predict_proba is not None:
+        try:
+            probabilities = np.asarray(predictor.predict_proba(sample))
+        except Exception as error:
+            return [f"predict_proba raised {type(error).__name__}: {error}"]
+        if probabilities.ndim != 2 or probabilities.shape[0] != len(sample):
+            return [f"predict_proba returned shape {probabilities.shape}"]
+    return []
+
+
+def _kind(dtype: str) -> str:
+    import numpy as np
+
+    return np.dtype(dtype).kind if dtype != "object" else "O"
+
+
+def quality_gate(storage, settings, model, version, predictor, features, labels, task: tasks.Task) -> GateResult:
+    """This version against production on the same held-out rows, in the metric's direction."""
+    try:
+        metric = tasks.metric_for(settings.quality_metric, task)
+    except ValueError as error:
+        return GateResult("quality", GateOutcome.FAILED, detail=str(error))
+    name = metric.name
+    try:
+        value = predictor_quality(predictor, features, labels, task).get(name)
+    except Exception as error:
+        return GateResult("quality", GateOutcome.FAILED, detail=f"scoring the held-out rows raised {type(error).__name__}: {error}")
     if value is None:
-        return GateResult("quality", GateOutcome.FAILED, detail=f"{metric} cannot be computed for this model")
+        return GateResult("quality", GateOutcome.FAILED, detail=f"{name} cannot be computed for this model")
     production = registry.resolve(storage, model, "production")
     if production is None or production == version:
         why = "no production model to compare with" if production is None else "this version is production"
-        return GateResult("quality", GateOutcome.PASSED, value=value, detail=f"{metric} {value:.4f}; {why}")
-    try:
-        baseline = predictor_quality(predictor_for(storage, model, production), features, labels).get(metric)
-    except Exception as error:
-        baseline, problem = None, f"{type(error).__name__}: {error}"
-    else:
-        problem = f"{metric} cannot be computed for it"
+        return GateResult("quality", GateOutcome.PASSED, value=value, detail=f"{name} {value:.4f}; {why}")
+    baseline, problem = _production_quality(storage, model, production, features, labels, task, name)
     if baseline is None:
+        rule = settings.unscorable_production
+        effect = ("the run is rejected" if rule == "fail" else "the run goes on with this warning")
         return GateResult("quality", GateOutcome.NOT_EVALUATED, value=value,
-                          detail=f"{metric} {value:.4f}, but production v{production} cannot be scored on these "
-                                 f"rows ({problem}); promote or roll back by hand")
-    threshold = baseline - settings.quality_tolerance
+                          detail=f"{name} {value:.4f}, but production v{production} cannot be scored on these rows "
+                                 f"({problem}); DRIFTLINE_UNSCORABLE_PRODUCTION={rule}: {effect}")
+    threshold = metric.threshold(baseline, settings.quality_tolerance)
+    kind = "relative" if metric.relative_tolerance else "absolute"
     return _judged(
-        "quality", value >= threshold, value=value, threshold=threshold,
-        detail=f"{metric} {value:.4f} vs production v{production} {baseline:.4f} on the same held-out rows "
-               f"(tolerance {settings.quality_tolerance})",
+        "quality", metric.acceptable(value, threshold), value=value, threshold=threshold,
+        detail=f"{name} {value:.4f} vs production v{production} {baseline:.4f} on the same held-out rows "
+               f"({metric.direction}; {kind} tolerance {settings.quality_tolerance})",
     )
+
+
+def _production_quality(storage, model, production, features, labels, task, name) -> tuple[float | None, str]:
+    """Production's metric on the rows, or (None, why it cannot be scored)."""
+    from shared.model.code import predictor_for
+
+    schema = registry.version_info(storage, model, production)["schema"]
+    if tasks.task_of(schema) is not task:
+        return None, f"it is a {tasks.task_of(schema)} model and this version a {task} one"
+    missing = [f["name"] for f in schema["features"] if f["name"] not in features.columns]
+    if missing:
+        return None, f"the held-out rows lack its feature(s) {', '.join(missing[:5])}"
+    try:
+        baseline = predictor_quality(predictor_for(storage, model, production), features, labels, task).get(name)
+    except Exception as error:
+        return None, f"its inference raised {type(error).__name__}: {error}"
+    return (baseline, "") if baseline is not None else (None, f"{name} cannot be computed for it")
 
 
 LATENCY_WARMUP = 5  # calls not measured: first-call costs (caches, lazy imports) are not the model's speed

@@ -1,7 +1,9 @@
 """Model quality on labeled rows: the metrics training reports and the quality gate compares.
 
 `quality_of` scores predictions already made (by the estimator here, or by the repository's inference
-code in the sandbox); `quality` makes them with an estimator first.
+code in the sandbox); `quality` makes them with an estimator first. A classifier gets accuracy,
+balanced_accuracy, f1 and roc_auc; a regressor rmse, mae and r2 (`regression_quality`); both the row
+count `n`. Which kind is scored is the version's task (`shared.model.tasks`).
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def quality(estimator, features, labels) -> dict[str, Any]:
+def quality(estimator, features, labels, task: str = "classification") -> dict[str, Any]:
     """`quality_of` the estimator's own predictions (and probabilities, when it gives them)."""
     predicted = estimator.predict(features)
+    if task == "regression":
+        return regression_quality(labels, predicted)
     probabilities, classes = None, None
     if hasattr(estimator, "predict_proba"):
         try:
@@ -22,9 +26,31 @@ def quality(estimator, features, labels) -> dict[str, Any]:
     return quality_of(labels, predicted, probabilities, classes)
 
 
-def quality_of(labels, predicted, probabilities=None, classes=None) -> dict[str, Any]:
-    """accuracy, balanced_accuracy, f1 (binary, or macro for more classes), roc_auc when probabilities
+def regression_quality(labels, predicted) -> dict[str, Any]:
+    """rmse, mae and r2 (None with fewer than two rows, where it is undefined) and the row count.
+    Predictions that are not finite numbers raise ValueError: such a model cannot be scored."""
+    import numpy as np
+    from sklearn import metrics
+
+    truth = np.asarray(labels, dtype=float)
+    guess = np.asarray(predicted, dtype=float)
+    if guess.shape != truth.shape:
+        raise ValueError(f"{guess.shape[0] if guess.ndim else 0} predictions for {len(truth)} rows")
+    if not np.all(np.isfinite(guess)):
+        raise ValueError("predictions are not all finite numbers")
+    return {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(truth, guess))),
+        "mae": float(metrics.mean_absolute_error(truth, guess)),
+        "r2": float(metrics.r2_score(truth, guess)) if len(truth) >= 2 else None,
+        "n": int(len(truth)),
+    }
+
+
+def quality_of(labels, predicted, probabilities=None, classes=None, task: str = "classification") -> dict[str, Any]:
+    """A regressor's `regression_quality`; for a classifier accuracy, balanced_accuracy, f1 (binary, or macro for more classes), roc_auc when probabilities
     are given (None otherwise), and the row count."""
+    if task == "regression":
+        return regression_quality(labels, predicted)
     import numpy as np
     from sklearn import metrics
 

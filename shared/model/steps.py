@@ -53,7 +53,7 @@ def test_step(storage: Storage, settings: Settings, message: StepMessage) -> Non
     if settings.approval_required:
         approvals.request(storage, settings, message, outputs)
     else:
-        runs.complete_step(storage, message, outputs)
+        runs.complete_step(storage, message, outputs, detail="; ".join(outputs.get("warnings", [])))
 
 
 def deploy_step(storage: Storage, settings: Settings, message: StepMessage) -> None:

@@ -10,10 +10,14 @@
 3. Split off the held-out rows by a hash of each row's content (not by position or a random draw), so a
    row stays on the same side as the data grows: the production model, trained on an earlier version,
    has not seen the rows the next version is tested on.
-4. Call the training entry point — the data scientist's `package.module:function` named by
+4. Decide the task (classification or regression, `shared.model.tasks.resolve`: driftline.toml, then
+   DRIFTLINE_TASK, then production's, then detected from the target) and check the split can train it
+   (a classifier needs two classes, a regressor a numeric target with two distinct values); the entry
+   point gets it as `params["task"]`.
+5. Call the training entry point — the data scientist's `package.module:function` named by
    DRIFTLINE_TRAINING_ENTRY_POINT, or `shared.model.default_model:train` — as fn(frame, params) ->
    (fitted estimator, metrics).
-5. Stage `model.skops`, `profile.json` (reference drift profile of the training features),
+6. Stage `model.skops`, `profile.json` (reference drift profile of the training features),
    `metrics.json`, `lineage.json`, `schema.json` and `holdout.parquet` under
    `models/<name>/staging/<run_id>/`; the register step makes them a version.
 """
@@ -31,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.model import tasks
 from shared.chain.states import RunStatus, StopRun
 from shared.model import datasets, registry
 from shared.platform import names
@@ -151,21 +156,26 @@ def dataset_of_run(storage: Storage, settings: Settings, message: StepMessage) -
 
         config = checked_config(checkout(storage, snapshot_of(storage, message)), settings, message)
     data = load_labeled(storage, settings, message.payload.get("blobs"), data=None if config is None else config.data)
-    same = unchanged_since_production(storage, settings, message, data, training_params(settings, config))
+    declared = (config.model.task if config is not None else None) or (None if settings.task == "auto" else settings.task)
+    same = unchanged_since_production(storage, settings, message, data, training_params(settings, config), declared)
     if same:
         raise StopRun(RunStatus.SKIPPED, same)
     return data
 
 
 def unchanged_since_production(storage: Storage, settings: Settings, message: StepMessage,
-                               data: LabeledData, params: dict[str, Any]) -> str | None:
-    """Why this retrain would only repeat the production model (same dataset, code and parameters),
-    or None when something differs and training is worth it."""
+                               data: LabeledData, params: dict[str, Any], task: str | None = None) -> str | None:
+    """Why this retrain would only repeat the production model (same dataset, code, parameters and
+    declared task), or None when something differs and training is worth it. (An undeclared task
+    follows production's, so only a declared one can differ.)"""
     version = registry.resolve(storage, message.model, "production")
     if version is None:
         return None
     lineage = registry.version_info(storage, message.model, version)["lineage"] or {}
-    if (lineage.get("data") or {}).get("version") != data.version or lineage.get("parameters") != params:
+    trained_params = {k: v for k, v in (lineage.get("parameters") or {}).items() if k != "task"}
+    if (lineage.get("data") or {}).get("version") != data.version or trained_params != params:
+        return None
+    if task is not None and task != ((lineage.get("task") or {}).get("task") or "classification"):
         return None
     trained, code = lineage.get("code") or {}, message.payload.get("code")
     if isinstance(code, dict):
@@ -223,16 +233,39 @@ def entry_point(spec: str | None) -> EntryPoint:
     return EntryPoint(spec, function, digest)
 
 
-def input_schema(frame, target: str) -> dict[str, Any]:
-    """What the scoring contract checks: feature names and dtypes, target dtype and classes."""
+def input_schema(frame, target: str, task: tasks.Task = tasks.Task.CLASSIFICATION) -> dict[str, Any]:
+    """What the scoring contract checks: feature names and dtypes, the task, the target dtype and,
+    for a classifier only, its classes."""
     features = [column for column in frame.columns if column != target]
-    classes = sorted(frame[target].unique().tolist(), key=str)
-    return {
+    schema: dict[str, Any] = {
         "target": target,
+        "task": str(task),
         "target_dtype": str(frame[target].dtype),
-        "classes": classes,
         "features": [{"name": column, "dtype": str(frame[column].dtype)} for column in features],
     }
+    if task is tasks.Task.CLASSIFICATION:
+        schema["classes"] = sorted(frame[target].unique().tolist(), key=str)
+    return schema
+
+
+def production_task(storage: Storage, model: str) -> tasks.Task | None:
+    """The task of the production version, None without one."""
+    version = registry.resolve(storage, model, "production")
+    return None if version is None else tasks.task_of(registry.version_info(storage, model, version)["schema"])
+
+
+def check_trainable(frame, train, holdout, target: str, task: tasks.Task, percent: int) -> None:
+    """Stop the run when the split cannot train and judge a model of `task`."""
+    import pandas as pd
+
+    if task is tasks.Task.REGRESSION and (pd.api.types.is_bool_dtype(frame[target])
+                                          or not pd.api.types.is_numeric_dtype(frame[target])):
+        raise StopRun(RunStatus.FAILED, f"the target {target!r} holds {frame[target].dtype} values, but a regression "
+                                        "model needs numbers: fix the labels or declare the task classification.")
+    if train.empty or holdout.empty or train[target].nunique() < 2:
+        need = "both classes" if task is tasks.Task.CLASSIFICATION else "two distinct target values"
+        raise StopRun(RunStatus.FAILED, f"{len(frame)} labeled rows are too few to train and hold out "
+                                        f"{percent}% (need {need} and both parts non-empty).")
 
 
 def library_versions() -> dict[str, str]:
@@ -258,17 +291,22 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
 
     target = settings.target_column
     train, holdout = split_holdout(data.frame, settings.holdout_percent)
-    if train.empty or holdout.empty or train[target].nunique() < 2:
-        raise StopRun(RunStatus.FAILED, f"{len(data.frame)} labeled rows are too few to train and hold out "
-                                f"{settings.holdout_percent}% (need both classes and both parts non-empty).")
+    production = production_task(storage, message.model)
+
+    def decide(declared: str | None) -> tasks.Resolved:
+        resolved = tasks.resolve(data.frame[target], declared=declared, setting=settings.task, production=production)
+        check_trainable(data.frame, train, holdout, target, resolved.task, settings.holdout_percent)
+        return resolved
+
     features = [column for column in data.frame.columns if column != target]
     timings = {"load_s": round(load_seconds, 3)}
     clock = time.perf_counter()
     code = message.payload.get("code")
     if isinstance(code, dict):
-        fitted = _fit_from_snapshot(storage, settings, message, code, train, holdout[features])
+        fitted = _fit_from_snapshot(storage, settings, message, code, train, holdout[features], decide)
     else:
-        fitted = _fit_in_process(settings, train, holdout[features])
+        fitted = _fit_in_process(settings, train, holdout[features], decide)
+    task = fitted.task.task
     timings["train_s"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     profile = build_profile(data.frame[features], name=f"{message.model}-training",
@@ -277,12 +315,12 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
     try:
         predicted = fitted.predictions
         holdout_metrics = quality_of(holdout[target], predicted["predictions"], predicted["probabilities"],
-                                     predicted["classes"])
+                                     predicted["classes"], task)
     except Exception as error:  # recorded; the test step's gates reject such a model
         holdout_metrics = {"error": f"{type(error).__name__}: {error}"}
     holdout_bytes = io.BytesIO()
     holdout.to_parquet(holdout_bytes, index=False)
-    schema = input_schema(data.frame, target)
+    schema = input_schema(data.frame, target, task)
     trigger = message.trigger
     lineage = {
         "run_id": message.run_id,
@@ -300,6 +338,7 @@ def train_and_stage(storage: Storage, settings: Settings, message: StepMessage, 
             "holdout_rows": int(len(holdout)),
             "holdout_percent": settings.holdout_percent,
         },
+        "task": {"task": str(task), "how": fitted.task.how},
         "parameters": fitted.params,
         "libraries": library_versions(),
         "compute": compute,
@@ -328,15 +367,17 @@ class Fitted:
     predictions: dict[str, Any]  # predictions, probabilities (or None), classes (or None)
     params: dict[str, Any]
     code: dict[str, Any]
+    task: tasks.Resolved
 
 
-def _fit_in_process(settings: Settings, train, holdout_features) -> Fitted:
+def _fit_in_process(settings: Settings, train, holdout_features, decide) -> Fitted:
     """The built-in model, or DRIFTLINE_TRAINING_ENTRY_POINT: code deployed with the app. The lineage
     names the entry point and its source file's hash, and no commit: no repository code ran."""
     import skops.io as sio
 
     entry = entry_point(settings.training_entry_point)
-    params = training_params(settings, None)
+    task = decide(None)
+    params = {**training_params(settings, None), "task": str(task.task)}
     try:
         result = entry.function(train.copy(), dict(params))
     except Exception as error:  # the data scientist's code: a deterministic failure, not retried
@@ -349,17 +390,18 @@ def _fit_in_process(settings: Settings, train, holdout_features) -> Fitted:
         model_bytes = sio.dumps(estimator)
     except Exception as error:
         raise StopRun(RunStatus.FAILED, f"the fitted model cannot be saved with skops: {type(error).__name__}: {error}") from None
-    probabilities = estimator.predict_proba(holdout_features) if hasattr(estimator, "predict_proba") else None
-    classes = getattr(estimator, "classes_", None)
+    classifier = task.task is tasks.Task.CLASSIFICATION
+    probabilities = estimator.predict_proba(holdout_features) if classifier and hasattr(estimator, "predict_proba") else None
+    classes = getattr(estimator, "classes_", None) if classifier else None
     predictions = {"predictions": estimator.predict(holdout_features).tolist(),
                    "probabilities": None if probabilities is None else probabilities.tolist(),
                    "classes": None if classes is None else classes.tolist()}
     code = {"kind": "app", "entry_point": entry.spec, "source_sha256": entry.source_sha256, "commit": None}
-    return Fitted(model_bytes, training_metrics, predictions, params, code)
+    return Fitted(model_bytes, training_metrics, predictions, params, code, task)
 
 
 def _fit_from_snapshot(storage: Storage, settings: Settings, message: StepMessage, code: dict[str, Any],
-                       train, holdout_features) -> Fitted:
+                       train, holdout_features, decide) -> Fitted:
     """The repository's entry point from the run's snapshot, in the sandbox. The lineage names the
     commit, the snapshot digest and the sha256 of every snapshot file the training imported, taken
     from the manifest the extracted files were verified against."""
@@ -370,7 +412,8 @@ def _fit_from_snapshot(storage: Storage, settings: Settings, message: StepMessag
     snapshot = snapshot_of(storage, message)
     root = checkout(storage, snapshot)
     config = checked_config(root, settings, message)
-    params = training_params(settings, config)
+    task = decide(config.model.task)
+    params = {**training_params(settings, config), "task": str(task.task)}
     inference = None if config.inference is None else config.inference.module
     try:
         trained = train_in_sandbox(root, entry_point=config.training.entry_point, params=params,
@@ -383,7 +426,7 @@ def _fit_from_snapshot(storage: Storage, settings: Settings, message: StepMessag
         "commit": snapshot.commit, "snapshot": snapshot.digest, "entry_point": config.training.entry_point,
         "inference": inference, "files": {path: hashes[path] for path in trained.imported if path in hashes},
     }
-    return Fitted(trained.model, trained.metrics, trained.predictions, params, lineage_code)
+    return Fitted(trained.model, trained.metrics, trained.predictions, params, lineage_code, task)
 
 
 def _json(value: Any) -> bytes:

@@ -139,7 +139,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_json_depth: int = 32
     max_json_items: int = 10_000
-    quality_metric: str = "accuracy"
+    quality_metric: str = "auto"
+    task: str = "auto"  # auto | classification | regression (shared/model/tasks.py)
+    unscorable_production: str = "fail"  # the quality gate's rule when production cannot be scored
     holdout_percent: int = 20
     canary_max_latency_ms: float = 500.0
     canary_min_feedback: int = 20
@@ -191,7 +193,11 @@ def client_settings(env: Mapping[str, str] | None = None) -> ClientSettings:
                           function_key=_text(env, "DRIFTLINE_FUNCTION_KEY", None))
 
 
-QUALITY_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+QUALITY_METRICS = ("auto", *CLASSIFICATION_METRICS, *REGRESSION_METRICS)
+TASKS = ("auto", "classification", "regression")
+UNSCORABLE_RULES = ("fail", "pass-with-warning")
 TRAINING_COMPUTES = ("local", "azureml")
 
 
@@ -403,6 +409,17 @@ def timer_schedules(env: Mapping[str, str]) -> dict[str, str]:
     return schedules
 
 
+def _task_and_metric(env: Mapping[str, str]) -> tuple[str, str]:
+    """DRIFTLINE_TASK and DRIFTLINE_QUALITY_METRIC; a declared task refuses a metric of the other kind."""
+    task = _choice(env, "DRIFTLINE_TASK", "auto", TASKS)
+    metric = _choice(env, "DRIFTLINE_QUALITY_METRIC", "auto", QUALITY_METRICS)
+    other = {"classification": REGRESSION_METRICS, "regression": CLASSIFICATION_METRICS}.get(task, ())
+    if metric in other:
+        raise SettingsError(f"DRIFTLINE_QUALITY_METRIC must be auto or a {task} metric with DRIFTLINE_TASK={task}, "
+                            f"got {metric!r}.")
+    return task, metric
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises SettingsError on the first bad one."""
     env = os.environ if env is None else env
@@ -410,6 +427,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not branches:
         raise SettingsError("DRIFTLINE_BRANCHES must list at least one branch, e.g. 'main'.")
     compute = _choice(env, "DRIFTLINE_TRAINING_COMPUTE", "local", TRAINING_COMPUTES)
+    task, metric = _task_and_metric(env)
     return Settings(
         storage=storage_connection(env),
         model_name=_text(env, "DRIFTLINE_MODEL_NAME", "driftline-model"),
@@ -458,7 +476,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         drift_window_hours=_number(env, "DRIFTLINE_DRIFT_WINDOW_HOURS", 24.0, float, 0.01),
         step_max_retries=_number(env, "DRIFTLINE_STEP_MAX_RETRIES", 2, int, 0),
         step_lease_seconds=_number(env, "DRIFTLINE_STEP_LEASE_SECONDS", 300.0, float, 3.0, 86400.0),
-        quality_metric=_choice(env, "DRIFTLINE_QUALITY_METRIC", "accuracy", QUALITY_METRICS),
+        quality_metric=metric,
+        task=task,
+        unscorable_production=_choice(env, "DRIFTLINE_UNSCORABLE_PRODUCTION", "fail", UNSCORABLE_RULES),
         holdout_percent=_number(env, "DRIFTLINE_HOLDOUT_PERCENT", 20, int, 5, 50),
         canary_max_latency_ms=_number(env, "DRIFTLINE_CANARY_MAX_LATENCY_MS", 500.0, float, 0.001),
         canary_min_feedback=_number(env, "DRIFTLINE_CANARY_MIN_FEEDBACK", 20, int, 1),

@@ -4,6 +4,7 @@
 [model]
 name = "churn"                          # required; letters, digits, . _ - (model name rule)
 target = "label"                        # required: the label column
+task = "regression"                     # optional: classification | regression (else DRIFTLINE_TASK)
 [training]
 entry_point = "training.train:train"    # required: fn(frame, params) -> (estimator, metrics dict)
 params = { max_depth = 6 }              # optional table, passed to the entry point
@@ -45,8 +46,9 @@ from shared.platform.names import MODEL_NAME
 from shared.repo.globs import GlobError, glob_list
 
 FILE_NAME = "driftline.toml"
+TASKS = ("classification", "regression")
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "model": ("name", "target"),
+    "model": ("name", "target", "task"),
     "training": ("entry_point", "params"),
     "inference": ("module",),
     "tests": ("unit", "integration"),
@@ -63,6 +65,7 @@ class RepoConfigError(DriftlineError):
 class ModelSection:
     name: str
     target: str
+    task: str | None = None  # classification | regression; None: DRIFTLINE_TASK decides
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ def parse_config(text: str, source: str = FILE_NAME) -> RepoConfig:
     if not isinstance(params, dict):
         raise RepoConfigError(f"{source}: [training] params must be a table, like params = {{ max_depth = 6 }}.")
     return RepoConfig(
-        model=ModelSection(name=name, target=_string(model, "model", "target", source)),
+        model=ModelSection(name=name, target=_string(model, "model", "target", source),
+                           task=_task(model, source)),
         training=TrainingSection(entry_point=entry_point, params=MappingProxyType(dict(params))),
         inference=_inference(tables["inference"], source),
         tests=_tests(tables["tests"], source),
@@ -189,6 +193,15 @@ def _string(table: dict[str, Any], section: str, key: str, source: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise RepoConfigError(f"{source}: [{section}] {key} must be a non-empty string.")
     return value
+
+
+def _task(model: dict[str, Any], source: str) -> str | None:
+    if "task" not in model:
+        return None
+    task = _string(model, "model", "task", source)
+    if task not in TASKS:
+        raise RepoConfigError(f"{source}: [model] task must be one of {', '.join(TASKS)}, got {task[:40]!r}.")
+    return task
 
 
 def _inference(table: dict[str, Any] | None, source: str) -> InferenceSection | None:

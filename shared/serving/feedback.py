@@ -20,8 +20,9 @@ that served was trained on (for a classifier). Feedback files join the dataset l
 but start a retrain only once DRIFTLINE_FEEDBACK_MIN_ROWS feedback rows are new (see
 `shared.events.lake`), and at most DRIFTLINE_FEEDBACK_MAX_SHARE of a dataset's rows are feedback.
 
-When the request was served while a canary ran, correct/total counts go to the canary counters of the
-alias that served it.
+When the request was served while a canary ran, feedback counts go to the canary counters of the
+alias that served it: correct/total for a classifier, the sum of absolute errors/total (numeric labels)
+for a regressor (the task of the version that served, from its schema).
 """
 
 from __future__ import annotations
@@ -120,22 +121,29 @@ def record(scorer: "Scorer", body: Any) -> dict[str, Any]:
         outside = [i for i in labels.by_index if i >= count]
         if outside:
             raise BadRequest(f"request {labels.request_id} has records 0..{count - 1}; index {outside[0]} is not one of them.")
-        classes = _classes(scorer, model, scored.version)
-        unknown = [] if classes is None else \
-            [label for label in labels.by_index.values() if not any(_same(label, known) for known in classes)]
-        if classes is not None and unknown:
-            raise BadRequest(f"request {labels.request_id}: label {json.dumps(unknown[0])} is not a class of "
-                             f"{model} v{scored.version} ({', '.join(map(str, classes[:10]))}).")
+        _check_labels(scorer, model, scored.version, labels)
     results = [_write(scorer, model, scorer.target_column, labels, scored) for labels, scored in plan]
     return {"model": model, "results": results, "written": sum(r["status"] == "recorded" for r in results)}
 
 
-def _classes(scorer: "Scorer", model: str, version: int) -> list[Any] | None:
-    """The classes the version that served was trained on, or None when it has none (regression)."""
-    from shared.model import registry
+def _check_labels(scorer: "Scorer", model: str, version: int, labels: Labels) -> None:
+    """BadRequest unless every label fits the version that served: one of its classes (a classifier),
+    a number (a regressor)."""
+    from shared.model import registry, tasks
 
     schema = registry.version_info(scorer.storage, model, version)["schema"] or {}
-    return schema.get("classes")
+    if tasks.task_of(schema) is tasks.Task.REGRESSION:
+        odd = [label for label in labels.by_index.values()
+               if isinstance(label, bool) or not isinstance(label, (int, float))]
+        if odd:
+            raise BadRequest(f"request {labels.request_id}: label {json.dumps(odd[0])} is not a number, and "
+                             f"{model} v{version} is a regression model.")
+        return
+    classes = schema.get("classes") or []
+    unknown = [label for label in labels.by_index.values() if not any(_same(label, known) for known in classes)]
+    if classes and unknown:
+        raise BadRequest(f"request {labels.request_id}: label {json.dumps(unknown[0])} is not a class of "
+                         f"{model} v{version} ({', '.join(map(str, classes[:10]))}).")
 
 
 def _scored(scorer: "Scorer", model: str, labels: Labels) -> ScoredRequest:
@@ -181,9 +189,31 @@ def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: Sc
             ) from None
         return {**result, "status": "already recorded"}
     if scored.during_canary:
-        correct = sum(_same(scored.predictions[i], labels.by_index[i]) for i in indexes)
-        scorer.canary.feedback(model, scored.alias, correct=correct, total=len(indexes))
+        _count_for_canary(scorer, model, scored, [(scored.predictions[i], labels.by_index[i]) for i in indexes])
     return {**result, "status": "recorded"}
+
+
+def _count_for_canary(scorer: "Scorer", model: str, scored: ScoredRequest, pairs: list[tuple[Any, Any]]) -> None:
+    from shared.model import registry, tasks
+
+    schema = registry.version_info(scorer.storage, model, scored.version)["schema"]
+    if tasks.task_of(schema) is tasks.Task.REGRESSION:
+        errors = [error for error in (_abs_error(p, label) for p, label in pairs) if error is not None]
+        scorer.canary.feedback(model, scored.alias, correct=0, total=len(errors), abs_error=sum(errors))
+        return
+    correct = sum(_same(prediction, label) for prediction, label in pairs)
+    scorer.canary.feedback(model, scored.alias, correct=correct, total=len(pairs))
+
+
+def _abs_error(prediction: Any, label: Any) -> float | None:
+    """|prediction - label| for a numeric label, else None (not counted)."""
+    import math
+
+    try:
+        error = abs(float(prediction) - float(label))
+    except (TypeError, ValueError):
+        return None
+    return error if math.isfinite(error) else None
 
 
 def _csv(features: list[str], target: str, rows: list[tuple[dict[str, Any], Any]]) -> bytes:

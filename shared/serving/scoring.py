@@ -10,8 +10,8 @@ Hot path of `Scorer.score`, in order, with what each costs:
 3. the release (estimator, inference code, input schema) from a cache keyed by (model, version,
    snapshot of its inference code): loaded once per release per instance; releases no alias points at
    any more are dropped when the aliases change;
-4. input validation against the version's `schema.json`, then the release's `predict` (and
-   `predict_proba`);
+4. input validation against the version's `schema.json`, then the release's `predict` (and, for a
+   classifier, `predict_proba`: a regression model's answer has numbers and no probabilities);
 5. the scoring log and the canary counters, in memory; a background thread writes them.
 
 Request ids: the answer's `request_id` is issued by the server (`ScoringLog.add`) and names where the rows are logged
@@ -24,7 +24,8 @@ take integral numbers; boolean columns take true/false; text columns take string
 text). Fields the schema does not name are ignored (and not logged), so callers may send ids or extra
 context without breaking the model. A violation is a 400 naming the record index and the field.
 
-Canary counters (requests, errors, summed latency; feedback counts come from `shared/serving/feedback.py`)
+Canary counters (requests, errors, summed latency; feedback counts, correct or absolute error, come from
+`shared/serving/feedback.py`)
 are recorded per alias (`canary`, `production`) while a canary exists, so the canary can be compared with
 production. They are summed in memory and added to `canary-stats.json` by `canary.record_canary_outcome`
 every `canary_flush_requests` requests (DRIFTLINE_CANARY_FLUSH_REQUESTS, default 50), on the periodic
@@ -172,6 +173,7 @@ class ServingModel:
     version: int
     predictor: Any  # shared.repo.inference.Predictor: the release's inference code, or the estimator's
     features: tuple[Feature, ...]
+    classifier: bool = True  # the schema's task; a regressor answers no probabilities
     columns: Any = None  # a pandas Index of the feature names, built once
 
     def frame(self, rows: list[dict[str, Any]]):
@@ -250,7 +252,7 @@ class ModelCache:
             return cached
 
     def _load(self, name: str, version: int, code: dict[str, Any] | None) -> ServingModel:
-        from shared.model import registry
+        from shared.model import registry, tasks
         from shared.model.code import predictor_for
 
         info = registry.version_info(self.storage, name, version)
@@ -261,6 +263,7 @@ class ModelCache:
             version=version,
             predictor=predictor,
             features=features_of(info["schema"]),
+            classifier=tasks.task_of(info["schema"]) is tasks.Task.CLASSIFICATION,
         )
 
     def _drop_unreferenced(self, model: str, document: dict[str, Any]) -> None:
@@ -284,6 +287,7 @@ class _Counts:
     latency_ms_sum: float = 0.0
     feedback_correct: int = 0
     feedback_total: int = 0
+    feedback_abs_error: float = 0.0
 
 
 class CanaryTally:
@@ -308,11 +312,14 @@ class CanaryTally:
             self._since_flush += 1
             return self._take_locked() if self._since_flush >= self.flush_every else None
 
-    def feedback(self, model: str, alias: str, *, correct: int, total: int) -> None:
+    def feedback(self, model: str, alias: str, *, correct: int, total: int, abs_error: float = 0.0) -> None:
+        """Count labels given for requests `alias` served: how many were right (a classifier), or the
+        sum of absolute errors (a regressor), over `total` labels."""
         with self._lock:
             counts = self._counts.setdefault((model, alias), _Counts())
             counts.feedback_correct += correct
             counts.feedback_total += total
+            counts.feedback_abs_error += abs_error
 
     def flush(self) -> None:
         with self._lock:
@@ -442,7 +449,7 @@ class Scorer:
         frame = serving.frame(rows)
         predictor = serving.predictor
         result = ScoreResult(model, version, alias, _listed(predictor.predict(frame)))
-        if predictor.predict_proba is not None:
+        if serving.classifier and predictor.predict_proba is not None:
             result.probabilities = _listed(predictor.predict_proba(frame))
             result.classes = getattr(predictor.estimator, "classes_", None)
             result.classes = None if result.classes is None else list(result.classes.tolist())

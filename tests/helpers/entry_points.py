@@ -53,3 +53,46 @@ def integration_fails(estimator, holdout):
 
 def integration_passes(estimator, holdout):
     assert len(estimator.predict(holdout.drop(columns=["label"]).head(5))) == 5
+
+
+def mean_price(frame, params):
+    """A regressor that always predicts the mean: clearly worse than a trained one."""
+    from sklearn.dummy import DummyRegressor
+
+    target = params["target_column"]
+    return DummyRegressor(strategy="mean").fit(frame.drop(columns=[target]), frame[target]), {}
+
+
+class NotFinite:
+    """A regressor that fits, saves and loads fine, but predicts NaN and infinity: breaks the contract."""
+
+    def predict(self, features):
+        values = np.full(len(features), np.nan)
+        values[::2] = np.inf
+        return values
+
+
+def not_finite(frame, params):
+    return NotFinite(), {}
+
+
+class RangeChecked:
+    """A model whose inference refuses rows outside the training range of its numeric features
+    (strict input validation, as some production services have): it raises on new kinds of rows."""
+
+    def __init__(self, model, limits):
+        self.model = model
+        self.limits = limits
+
+    def predict(self, features):
+        for column, (low, high) in self.limits.items():
+            if not features[column].between(low, high).all():
+                raise ValueError(f"{column} outside the training range [{low}, {high}]")
+        return self.model.predict(features)
+
+
+def range_checked(frame, params):
+    model, metrics = small(frame, params)
+    features = frame.drop(columns=[params["target_column"]]).select_dtypes("number")
+    limits = {column: [float(features[column].min()), float(features[column].max())] for column in features}
+    return RangeChecked(model, limits), metrics

@@ -50,6 +50,12 @@ def test_the_data_section_sets_the_window_and_new_columns():
     assert parse_config(MINIMAL).data == DataSection()
 
 
+def test_the_task_is_optional_and_declared_in_the_model_section():
+    assert parse_config(MINIMAL).model.task is None
+    declared = parse_config(MINIMAL.replace('target = "label"', 'target = "price"\ntask = "regression"'))
+    assert declared.model == ModelSection(name="churn", target="price", task="regression")
+
+
 def test_params_are_read_only_and_paths_normalized():
     config = parse_config(MINIMAL + 'params = { depth = 3 }\n[tests]\nunit = "./tests/unit/"\n')
     with pytest.raises(TypeError):
@@ -94,6 +100,9 @@ def test_params_are_read_only_and_paths_normalized():
     (MINIMAL + "[data]\nmax_rows = 1.5\n", "[data] max_rows must be a positive integer"),
     (MINIMAL + "[data]\nmax_age_days = true\n", "[data] max_age_days must be a positive number"),
     (MINIMAL + "[data]\nwindow = 3\n", "unknown key [data] window"),
+    (MINIMAL.replace('target = "label"', 'target = "label"\ntask = "forecast"'),
+     "[model] task must be one of classification, regression, got 'forecast'"),
+    (MINIMAL.replace('target = "label"', 'target = "label"\ntask = 1'), "[model] task must be a non-empty string"),
 ])
 def test_each_error_names_its_key(text, names):
     with pytest.raises(RepoConfigError) as raised:
