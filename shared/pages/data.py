@@ -21,14 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from shared.chain import cost, runs
-from shared.pages import junit
+from shared.repo import junit
 from shared.platform import names
 from shared.platform.errors import BadRequest, BlobNotFound, NotFound
 from shared.platform.messages import StepMessage
 from shared.platform.names import check_model_name
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
-from shared.repo.testrun import JUnitError
 from shared.serving import lookups
 
 RECENT_RUNS = 20
@@ -189,7 +188,7 @@ def _test_report(storage: Storage, step: str, kind: str, report: dict[str, Any])
         return TestReport(kind, step, summary, tuple(junit.cases(data)))
     except BlobNotFound:
         return TestReport(kind, step, summary, problem=f"{blob} is gone (retention)")
-    except JUnitError as error:
+    except junit.JUnitError as error:
         return TestReport(kind, step, summary, problem=str(error))
 
 

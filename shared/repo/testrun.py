@@ -24,21 +24,15 @@ import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from xml.parsers import expat
 
-from shared.platform.errors import DriftlineError
 from shared.repo.config import RepoConfig
+from shared.repo.junit import MAX_JUNIT_BYTES, JUnitError, cases
 from shared.repo.sandbox import MEMORY_SIGNS, Limits, Result, run_module, scratch
 
 APP_ROOT = Path(__file__).resolve().parents[2]  # where the child imports shared.repo.pytest_plugin from
 PLUGIN = "shared.repo.pytest_plugin"
-MAX_JUNIT_BYTES = 32 * 1024 * 1024
 DEDICATED_CONFIGS = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini")
 NAMED = 5  # failing tests named in a summary
-
-
-class JUnitError(DriftlineError):
-    """The JUnit XML report is malformed, too large, or declares a DOCTYPE."""
 
 
 @dataclass(frozen=True)
@@ -143,48 +137,14 @@ def run_integration_tests(root: Path, config: RepoConfig, candidate: Candidate, 
 
 
 def read_junit(data: bytes) -> JUnit:
-    """Counts and failing test ids from pytest's JUnit XML; raises JUnitError if it cannot be trusted."""
-    if len(data) > MAX_JUNIT_BYTES:
-        raise JUnitError(f"the JUnit report is larger than {MAX_JUNIT_BYTES // (1024 * 1024)} MiB")
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    failing: list[str] = []
-    case: dict[str, str] | None = None
-    outcomes: set[str] = set()
-    memory = False
-
-    def refuse(*_: object) -> None:
-        raise JUnitError("the JUnit report declares a DOCTYPE or entities, which are refused")
-
-    def start(tag: str, attributes: dict[str, str]) -> None:
-        nonlocal case, memory
-        if tag == "testcase":
-            case = attributes
-            outcomes.clear()
-        elif case is not None and tag in ("failure", "error", "skipped"):
-            outcomes.add(tag)
-            memory = memory or (tag != "skipped" and bool(MEMORY_SIGNS.search(attributes.get("message", ""))))
-
-    def end(tag: str) -> None:
-        nonlocal case
-        if tag != "testcase" or case is None:
-            return
-        outcome = next((o for o in ("failure", "error", "skipped") if o in outcomes), "passed")
-        counts[{"failure": "failed", "error": "errors"}.get(outcome, outcome)] += 1
-        if outcome in ("failure", "error"):
-            classname, name = case.get("classname", ""), case.get("name", "")
-            failing.append(f"{classname}::{name}" if classname else name)
-        case = None
-
-    parser = expat.ParserCreate()
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    try:
-        parser.Parse(data, True)
-    except expat.ExpatError as error:
-        raise JUnitError(f"the JUnit report is not well-formed XML ({error})") from None
-    return JUnit(failing=tuple(failing), memory_error=memory, **counts)
+    """Counts and failing test ids from pytest's JUnit XML (`shared.repo.junit`); raises JUnitError if
+    it cannot be trusted."""
+    found = cases(data)
+    counts = {outcome: sum(case.outcome == outcome for case in found) for outcome in ("passed", "failed", "skipped")}
+    return JUnit(failing=tuple(case.name for case in found if case.outcome in ("failed", "error")),
+                 memory_error=any(case.outcome in ("failed", "error") and MEMORY_SIGNS.search(case.message)
+                                  for case in found),
+                 errors=sum(case.outcome == "error" for case in found), **counts)
 
 
 def _run(kind: str, root: Path, path: str, folder: Path, limits: Limits, *,

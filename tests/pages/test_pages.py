@@ -13,9 +13,10 @@ import pytest
 from shared.chain import runs
 from shared.events import lake
 from shared.model import registry
-from shared.pages import charts, data, junit, render
+from shared.pages import charts, data, render
+from shared.repo import junit
 from shared.platform import context, names
-from shared.repo.testrun import JUnitError
+from shared.repo.junit import JUnitError
 
 
 def drift_reports(chain, frame: pd.DataFrame) -> list[str]:
