@@ -1,0 +1,56 @@
+"""The reliability suite's tally: every case of tests/reliability records what happened to it, and the
+run ends with one summary line (printed by pytest, in CI too):
+
+    reliability: cases=N clean=N unhandled=0 5xx=0 lost=0 duplicates=0 forged_accepted=0
+
+- unhandled: an exception escaped the code under test (a trigger or a route raised);
+- 5xx: a route answered 500 or more (an empty body counts there too);
+- lost: an upload's data is gone or not traceable (original deleted, quarantined without its reason);
+- duplicates: work done twice (a second version, a second deploy of one run);
+- forged_accepted: a delivery that is not authentic started something.
+Each test asserts its own counts are zero, so the line is a summary, not the only check.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.api.conftest import api_env, functions, model_name  # noqa: F401  (the app's functions, its settings)
+from tests.chain.conftest import chain, labeled_frame  # noqa: F401  (the chain on MemoryStorage)
+
+KINDS = ("clean", "unhandled", "5xx", "lost", "duplicates", "forged_accepted")
+TALLY: Counter[str] = Counter()
+
+
+class Tally:
+    """What one test's cases came to; merged into the session's line."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.problems: list[str] = []
+
+    def case(self, label: str, problem: str | None = None, kind: str = "clean") -> None:
+        """One case: clean when `problem` is None, else counted as `kind` with its label kept."""
+        TALLY["cases"] += 1
+        self.counts["cases"] += 1
+        kind = "clean" if problem is None else kind
+        TALLY[kind] += 1
+        self.counts[kind] += 1
+        if problem is not None:
+            self.problems.append(f"{label}: {kind}: {problem}")
+
+    def assert_clean(self) -> None:
+        assert not self.problems, "\n".join(self.problems[:20])
+
+
+@pytest.fixture
+def tally() -> Tally:
+    return Tally()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if TALLY["cases"]:
+        line = " ".join(f"{kind}={TALLY[kind]}" for kind in ("cases", *KINDS))
+        terminalreporter.write_line(f"reliability: {line}")
