@@ -17,9 +17,11 @@ from collections import Counter
 
 import pytest
 
-from tests.api.conftest import api_env, functions, model_name  # noqa: F401  (the app's functions, its settings)
+from tests.api.conftest import api_env, functions, model_name, trained  # noqa: F401  (the app, its settings)
 from tests.chain.conftest import chain, labeled_frame  # noqa: F401  (the chain on MemoryStorage)
 
+GITHUB_SECRET = "reliability-github-secret"
+ADO_SECRET = "reliability-ado-secret"
 KINDS = ("clean", "unhandled", "5xx", "lost", "duplicates", "forged_accepted")
 TALLY: Counter[str] = Counter()
 
@@ -48,6 +50,24 @@ class Tally:
 @pytest.fixture
 def tally() -> Tally:
     return Tally()
+
+
+@pytest.fixture
+def hooks_env(api_env, monkeypatch):  # noqa: F811  (pytest fixtures imported above)
+    """The app's settings with webhook secrets, so signed deliveries are read (tests/reliability)."""
+    from shared.platform import context
+
+    monkeypatch.setenv("DRIFTLINE_GITHUB_SECRET", GITHUB_SECRET)
+    monkeypatch.setenv("DRIFTLINE_ADO_SECRET", ADO_SECRET)
+    context.reset()
+
+
+@pytest.fixture
+def serving(hooks_env, storage, model_name, trained):  # noqa: F811
+    """A production model, so requests reach scoring and feedback instead of 'nothing serves yet'."""
+    from tests.helpers.api import point, register_version
+
+    point(storage, model_name, register_version(storage, model_name, trained[0], run_id="run0001"))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

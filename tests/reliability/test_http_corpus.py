@@ -10,14 +10,12 @@ import json
 from pathlib import Path
 
 import azure.functions as func
-import pytest
 
 from shared.platform import signatures
 from tests.helpers.hostile import HOSTILE_BODIES, HOSTILE_MODEL_NAMES, HOSTILE_RUN_IDS
+from tests.reliability.conftest import ADO_SECRET, GITHUB_SECRET
 
 OPENAPI = Path(__file__).resolve().parents[2] / "functions" / "openapi.json"
-GITHUB_SECRET = "reliability-github-secret"
-ADO_SECRET = "reliability-ado-secret"
 HOSTILE_PARAMS = {"run_id": HOSTILE_RUN_IDS, "name": HOSTILE_MODEL_NAMES, "report": HOSTILE_RUN_IDS}
 
 
@@ -26,15 +24,6 @@ def operations() -> list[tuple[str, str, str]]:
     paths = json.loads(OPENAPI.read_text())["paths"]
     return [(operation["operationId"], method.upper(), path)
             for path, methods in paths.items() for method, operation in methods.items()]
-
-
-@pytest.fixture
-def hooks_env(api_env, monkeypatch):
-    from shared.platform import context
-
-    monkeypatch.setenv("DRIFTLINE_GITHUB_SECRET", GITHUB_SECRET)
-    monkeypatch.setenv("DRIFTLINE_ADO_SECRET", ADO_SECRET)
-    context.reset()
 
 
 def request(name: str, method: str, raw: bytes, params: dict[str, str]) -> func.HttpRequest:
@@ -63,7 +52,7 @@ def judge(tally, label: str, call) -> None:
         tally.case(label)
 
 
-def test_every_route_with_every_hostile_body_and_parameter(functions, hooks_env, tally):
+def test_every_route_with_every_hostile_body_and_parameter(functions, serving, tally):
     for name, method, path in operations():
         params = {key: "abc" for key in HOSTILE_PARAMS if "{" + key + "}" in path}
         for label, raw in HOSTILE_BODIES:
