@@ -3,17 +3,16 @@ and hostile ids and model names refused before any storage path is built. No rou
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
-from shared.platform import bodies, names, signatures
+from shared.platform import bodies, names
 from shared.platform.errors import BadRequest, PayloadTooLarge
 from shared.serving import scoring
 from shared.serving.feedback import FEEDBACK_PREFIX
 from tests.helpers.api import payload, point, register_version, rows
-from tests.helpers.hostile import HOSTILE_BODIES, HOSTILE_MODEL_NAMES, HOSTILE_RUN_IDS
+from tests.helpers.hostile import HOSTILE_BODIES, HOSTILE_MODEL_NAMES, HOSTILE_RUN_IDS, caller_headers
 
 GITHUB_SECRET = "limits-github-secret"
 ADO_SECRET = "limits-ado-secret"
@@ -38,12 +37,7 @@ def production(api_env, storage, model_name, trained):
 
 def post(call, name: str, raw: bytes, model_name: str = "m"):
     """POST `raw` to a route as its caller would (webhooks signed / authenticated, so the body is read)."""
-    headers = {"Content-Type": "application/json"}
-    if name == "hooks_github":
-        headers.update({"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1",
-                        "X-Hub-Signature-256": signatures.sign(GITHUB_SECRET, raw)})
-    if name == "hooks_azure_devops":
-        headers["Authorization"] = "Basic " + base64.b64encode(f"x:{ADO_SECRET}".encode()).decode()
+    headers = caller_headers(name, raw, github_secret=GITHUB_SECRET, ado_secret=ADO_SECRET)
     method = "GET" if name in ("model_overview", "model_lineage", "run_timeline") else "POST"
     return call(name, method=method, raw=raw, headers=headers, route_params={"run_id": "abc", "name": model_name})
 

@@ -69,18 +69,23 @@ def test_new_data_trains_the_branch_tip_first_then_the_code_production_was_train
     assert registry.version_info(chain.storage, chain.model, version)["lineage"]["code"]["commit"] == first
 
 
+def commit_rounded_probabilities(repo) -> str:
+    """Commit an inference change a score answer shows (probabilities to two decimals); returns it."""
+    score = repo.path / "inference" / "score.py"
+    score.write_text(score.read_text().replace(
+        "return model.predict_proba(add_features(frame)).tolist()",
+        "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]"))
+    repo.git("commit", "-q", "-am", "probabilities to two decimals")
+    return repo.git("rev-parse", "HEAD")
+
+
 def test_an_inference_commit_makes_a_new_release_that_serves_its_code(chain, repo, push, labeled_frame):
     from shared.platform import context
     from shared.serving import lookups, scoring
 
     trained_by = repo.git("rev-parse", "HEAD")
     chain.pump(push("training"))
-    score = repo.path / "inference" / "score.py"
-    score.write_text(score.read_text().replace(
-        "return model.predict_proba(add_features(frame)).tolist()",
-        "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]"))
-    repo.git("commit", "-q", "-am", "probabilities to two decimals")
-    serves = repo.git("rev-parse", "HEAD")
+    serves = commit_rounded_probabilities(repo)
     run_id = push("app")
     assert chain.pump(run_id) == ["fetch", "unit_test", "test", "deploy"]
     assert chain.run(run_id)["status"] == "succeeded", chain.run(run_id)["events"][-3:]
@@ -101,12 +106,7 @@ def test_with_a_canary_new_inference_code_serves_its_share_first_then_is_promote
 
     chain.pump(push("training"))
     chain.configure(canary_percent="50", canary_min_requests="4", canary_flush_requests="1")
-    score = repo.path / "inference" / "score.py"
-    score.write_text(score.read_text().replace(
-        "return model.predict_proba(add_features(frame)).tolist()",
-        "return [[round(p, 2) for p in row] for row in model.predict_proba(add_features(frame)).tolist()]"))
-    repo.git("commit", "-q", "-am", "probabilities to two decimals")
-    serves = repo.git("rev-parse", "HEAD")
+    serves = commit_rounded_probabilities(repo)
     run_id = push("app")
     assert chain.pump(run_id) == ["fetch", "unit_test", "test", "deploy"]
     assert chain.run(run_id)["steps"]["deploy"]["outputs"]["deployed"]["alias"] == "canary"

@@ -23,19 +23,10 @@ from shared.platform import names
 from shared.platform.azure_storage import AzureStorage, connect
 from shared.platform.settings import StorageConnection
 from tests.cli.conftest import cli_runner, write_settings
+from tests.events.test_end_to_end import FAST_HOST_JSON, YEARLY
 from tests.helpers.event_data import FEATURES, TARGET, csv_bytes, frame
 
 MODEL = "cli-model"
-YEARLY = "0 0 0 1 1 *"
-FAST_HOST_JSON = {
-    "version": "2.0",
-    "extensions": {
-        "http": {"routePrefix": "api"},
-        "queues": {"batchSize": 4, "newBatchThreshold": 2, "maxDequeueCount": 2, "visibilityTimeout": "00:00:01",
-                   "maxPollingInterval": "00:00:01", "messageEncoding": "base64"},
-        "blobs": {"maxDegreeOfParallelism": 2, "poisonBlobThreshold": 3},
-    },
-}
 RUN_ID = re.compile(r"run ([0-9a-f]{32})")
 
 

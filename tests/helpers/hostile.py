@@ -8,7 +8,10 @@ words of the reason) of lake uploads whose names a path cannot hold: refused wit
 
 from __future__ import annotations
 
+import base64
 import json
+
+from shared.platform import signatures
 
 DEPTH = 10_000
 
@@ -49,3 +52,15 @@ HOSTILE_LAKE_NAMES = [
     ("1,024 characters", "labeled/" + "n" * 1012 + ".csv", "1024 characters"),
     ("incoming dot-dot", "incoming/../labeled/x.csv", "'..' segment"),
 ]
+
+
+def caller_headers(function: str, raw: bytes, *, github_secret: str, ado_secret: str) -> dict[str, str]:
+    """The headers a route's own caller sends with `raw`: the webhooks signed or authenticated with
+    the given secrets, so a hostile body is read, not refused at the door."""
+    headers = {"Content-Type": "application/json"}
+    if function == "hooks_github":
+        headers.update({"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1",
+                        "X-Hub-Signature-256": signatures.sign(github_secret, raw)})
+    if function == "hooks_azure_devops":
+        headers["Authorization"] = "Basic " + base64.b64encode(f"x:{ado_secret}".encode()).decode()
+    return headers

@@ -5,14 +5,12 @@ non-empty body; an exception or a 5xx is counted against it."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
 import azure.functions as func
 
-from shared.platform import signatures
-from tests.helpers.hostile import HOSTILE_BODIES, HOSTILE_MODEL_NAMES, HOSTILE_RUN_IDS
+from tests.helpers.hostile import HOSTILE_BODIES, HOSTILE_MODEL_NAMES, HOSTILE_RUN_IDS, caller_headers
 from tests.reliability.conftest import ADO_SECRET, GITHUB_SECRET
 
 OPENAPI = Path(__file__).resolve().parents[2] / "functions" / "openapi.json"
@@ -28,12 +26,7 @@ def operations() -> list[tuple[str, str, str]]:
 
 def request(name: str, method: str, raw: bytes, params: dict[str, str]) -> func.HttpRequest:
     """As its caller would send it: webhooks signed or authenticated, so their bodies are read."""
-    headers = {"Content-Type": "application/json"}
-    if name == "hooks_github":
-        headers.update({"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1",
-                        "X-Hub-Signature-256": signatures.sign(GITHUB_SECRET, raw)})
-    if name == "hooks_azure_devops":
-        headers["Authorization"] = "Basic " + base64.b64encode(f"x:{ADO_SECRET}".encode()).decode()
+    headers = caller_headers(name, raw, github_secret=GITHUB_SECRET, ado_secret=ADO_SECRET)
     return func.HttpRequest(method, "http://localhost/api/x", headers=headers, route_params=params, body=raw)
 
 
