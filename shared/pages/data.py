@@ -126,18 +126,7 @@ class ModelPage:
 
 def run_records(storage: Storage, *, model: str | None = None, limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
     """The most recently changed run records (of one model if given), newest first."""
-    items = sorted((item for item in storage.list(names.RUNS) if "/" not in item.name and item.name.endswith(".json")),
-                   key=lambda item: item.last_modified, reverse=True)
-    found: list[dict[str, Any]] = []
-    for item in items[:RUNS_READ]:
-        document = storage.read_json(names.RUNS, item.name)
-        if document is None or not isinstance(document.value, dict):
-            continue
-        if model is None or document.value.get("model") == model:
-            found.append(document.value)
-        if len(found) >= limit:
-            break
-    return found
+    return lookups.recent_runs(storage, model=model, limit=limit, read_at_most=RUNS_READ)
 
 
 def run_summary(run: dict[str, Any], rates: Any) -> RunSummary:

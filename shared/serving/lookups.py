@@ -52,19 +52,27 @@ def list_runs(storage: "Storage", *, status: str | None = None, model: str | Non
     if model is not None:
         check_model_name(model)
     count = _limit(limit)
+    found = [run_summary(run, rates) for run in recent_runs(storage, status=status, model=model, limit=count)]
+    return {"runs": found, "filters": {"status": status, "model": model, "limit": count}}
+
+
+def recent_runs(storage: "Storage", *, status: str | None = None, model: str | None = None, limit: int,
+                read_at_most: int | None = None) -> list[dict[str, Any]]:
+    """Run records, most recently changed first, of that status and model when given: at most `limit`,
+    from at most `read_at_most` records read (None: as many as it takes)."""
     items = [item for item in storage.list(names.RUNS) if "/" not in item.name and item.name.endswith(".json")]
     items.sort(key=lambda item: item.last_modified, reverse=True)
     found: list[dict[str, Any]] = []
-    for item in items:
-        if len(found) == count:
+    for item in items[:read_at_most]:
+        if len(found) == limit:
             break
         document = storage.read_json(names.RUNS, item.name)
-        if document is None:
+        if document is None or not isinstance(document.value, dict):
             continue
         run = document.value
         if (status is None or run.get("status") == status) and (model is None or run.get("model") == model):
-            found.append(run_summary(run, rates))
-    return {"runs": found, "filters": {"status": status, "model": model, "limit": count}}
+            found.append(run)
+    return found
 
 
 def run_summary(run: dict[str, Any], rates: "CostRates | None" = None) -> dict[str, Any]:
