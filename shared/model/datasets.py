@@ -18,6 +18,7 @@ versioning gives one), content sha256 and rows, and every file left out with the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,8 +28,6 @@ from shared.platform.clock import utcnow
 from shared.platform.errors import ConditionFailed
 from shared.platform.names import check_model_name
 from shared.platform.storage import Storage
-
-FEEDBACK_PREFIX = f"{names.LABELED_PREFIX}feedback/"
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class DatasetFile:
 
     @property
     def feedback(self) -> bool:
-        return self.name.startswith(FEEDBACK_PREFIX)
+        return self.name.startswith(names.FEEDBACK_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -110,8 +109,9 @@ def select(files: list[DatasetFile], window: Window, *, feedback_max_share: floa
     return Selection(kept, left_out)
 
 
-def version(files: list[DatasetFile]) -> str:
-    return hashlib.sha256("\n".join(sorted(f.sha256 for f in files)).encode()).hexdigest()
+def version(contents: Iterable[str]) -> str:
+    """The version of a dataset whose files have these content sha256s."""
+    return hashlib.sha256("\n".join(sorted(contents)).encode()).hexdigest()
 
 
 def seen_by(lineage: dict[str, Any] | None) -> set[str]:

@@ -126,8 +126,7 @@ def load_labeled(storage: Storage, settings: Settings, manifest: list[str] | Non
         raise StopRun(RunStatus.FAILED, f"no usable labeled data in {where}: upload files with the {target!r} "
                                         f"column ({len(result.excluded)} left out).")
     result.frame = pd.concat(frames, ignore_index=True)
-    result.version = datasets.version([datasets.DatasetFile(f["name"], f["etag"], f["sha256"], f["rows"], "")
-                                       for f in result.files])
+    result.version = datasets.version(f["sha256"] for f in result.files)
     return result
 
 

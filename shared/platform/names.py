@@ -17,6 +17,7 @@ HOOKS = "hooks"  # webhook delivery records (de-duplication), CI-wait index, upl
 CODE = "code"  # snapshots of the watched repository: <repository key>/<commit>.tar.gz and .manifest.json
 
 LABELED_PREFIX = "labeled/"
+FEEDBACK_PREFIX = f"{LABELED_PREFIX}feedback/"  # labeled rows /api/feedback writes
 INCOMING_PREFIX = "incoming/"
 QUARANTINE_PREFIX = "quarantine/"
 SCORING_LOG_PREFIX = "scoring-log/"

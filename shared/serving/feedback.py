@@ -42,7 +42,6 @@ from shared.serving.scoring_log import LogRef, ScoredRequest
 if TYPE_CHECKING:
     from shared.serving.scoring import Scorer
 
-FEEDBACK_PREFIX = f"{names.LABELED_PREFIX}feedback/"
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,7 @@ def _write(scorer: "Scorer", model: str, target: str, labels: Labels, scored: Sc
     body = _csv(features, target, [(scored.records[i], labels.by_index[i]) for i in indexes])
     whole = len(indexes) == len(scored.records)
     suffix = "" if whole else "-part-" + hashlib.sha256(json.dumps(indexes).encode()).hexdigest()[:10]
-    name = f"{FEEDBACK_PREFIX}{scored.ts[:10]}/{labels.request_id}{suffix}.csv"
+    name = f"{names.FEEDBACK_PREFIX}{scored.ts[:10]}/{labels.request_id}{suffix}.csv"
     result = {"request_id": labels.request_id, "rows": len(indexes), "blob": f"{names.DATALAKE}/{name}"}
     try:
         scorer.storage.put_bytes(names.DATALAKE, name, body, if_absent=True, content_type="text/csv")

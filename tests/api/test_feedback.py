@@ -11,7 +11,7 @@ import pytest
 from shared.platform import context, names
 from shared.serving import scoring
 from shared.platform.errors import NotFound
-from shared.serving.feedback import FEEDBACK_PREFIX, record
+from shared.serving.feedback import record
 from shared.serving.scoring_log import LogRef, log_prefix
 from tests.helpers.api import FEATURES, payload, point, register_version, rows
 
@@ -43,7 +43,7 @@ def labeled_rows(storage, blob: str) -> list[dict[str, str]]:
 
 
 def labeled_files(storage, rid: str) -> list[str]:
-    return [item.name for item in storage.list(names.DATALAKE, FEEDBACK_PREFIX) if f"/{rid}" in item.name]
+    return [item.name for item in storage.list(names.DATALAKE, names.FEEDBACK_PREFIX) if f"/{rid}" in item.name]
 
 
 def test_labels_are_joined_from_the_log_batch_and_written_as_labeled_csv(call, scored, storage, model_name, trained, rid):
@@ -52,7 +52,7 @@ def test_labels_are_joined_from_the_log_batch_and_written_as_labeled_csv(call, s
     assert response.status_code == 201
     result = payload(response)["results"][0]
     assert result["status"] == "recorded" and result["rows"] == 3
-    assert result["blob"].startswith(f"{names.DATALAKE}/{FEEDBACK_PREFIX}") and result["blob"].endswith(f"/{rid}.csv")
+    assert result["blob"].startswith(f"{names.DATALAKE}/{names.FEEDBACK_PREFIX}") and result["blob"].endswith(f"/{rid}.csv")
     table = labeled_rows(storage, result["blob"])
     assert list(table[0]) == [*FEATURES, "label"]
     assert [r["label"] for r in table] == ["1", "0", "1"]

@@ -10,7 +10,6 @@ import pytest
 from shared.platform import bodies, names
 from shared.platform.errors import BadRequest, PayloadTooLarge
 from shared.serving import scoring
-from shared.serving.feedback import FEEDBACK_PREFIX
 from tests.helpers.api import payload, point, register_version, rows
 from tests.helpers.hostile import HOSTILE_BODIES, HOSTILE_MODEL_NAMES, HOSTILE_RUN_IDS, caller_headers
 
@@ -100,7 +99,7 @@ def test_100000_feedback_items_are_refused_with_nothing_written(call, production
                                                               "labels": [0] * 100_000}))
     assert status == 413 and "10000 items" in body["error"]
     assert answer(call("feedback", method="POST", body=items))[0] == 413
-    assert not list(storage.list(names.DATALAKE, FEEDBACK_PREFIX))
+    assert not list(storage.list(names.DATALAKE, names.FEEDBACK_PREFIX))
 
 
 def test_a_score_body_past_the_limit_writes_no_scoring_log(call, production, storage, trained):

@@ -142,9 +142,9 @@ def feedback_csv(frame: pd.DataFrame) -> bytes:
 def test_feedback_retrains_once_enough_rows_arrived_not_on_every_call(chain, labeled_frame):
     chain.configure(retrain_coalesce_seconds="0", quality_tolerance="1", feedback_min_rows="100")
     deploy_from_intake(chain, labeled_frame.iloc[:1000], "customers.csv")
-    first = chain.intake(feedback_csv(labeled_frame.iloc[1000:1060]), f"{datasets.FEEDBACK_PREFIX}{chain.model}/r-1.csv")
+    first = chain.intake(feedback_csv(labeled_frame.iloc[1000:1060]), f"{names.FEEDBACK_PREFIX}{chain.model}/r-1.csv")
     assert first["action"] == "accepted" and "60 new feedback rows" in first["detail"]
-    second = chain.intake(feedback_csv(labeled_frame.iloc[1060:1120]), f"{datasets.FEEDBACK_PREFIX}{chain.model}/r-2.csv")
+    second = chain.intake(feedback_csv(labeled_frame.iloc[1060:1120]), f"{names.FEEDBACK_PREFIX}{chain.model}/r-2.csv")
     assert second["action"] == "retrain"
 
 
