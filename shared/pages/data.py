@@ -145,7 +145,7 @@ def run_page(storage: Storage, settings: Settings, run_id: str) -> RunPage:
     run = runs.get_run(storage, run_id)
     if run is None:
         raise NotFound(f"run {run_id} is unknown: check the id (runs are kept for the retention period).")
-    timeline = lookups.run_timeline(storage, run_id)
+    timeline = lookups.timeline_of(run)
     tests = []
     for step in timeline["steps"]:
         outputs = step.get("outputs") or {}

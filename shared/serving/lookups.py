@@ -186,6 +186,11 @@ def run_timeline(storage: "Storage", run_id: str, rates: "CostRates | None" = No
     run = runs.get_run(storage, runs.check_run_id(run_id))
     if run is None:
         raise NotFound(f"run {run_id} is unknown: check the id (runs are kept for the retention period).")
+    return timeline_of(run, rates)
+
+
+def timeline_of(run: dict[str, Any], rates: "CostRates | None" = None) -> dict[str, Any]:
+    """`run_timeline` of a run record already read."""
     recorded = run.get("steps", {})
     order = list(run.get("steps_planned", [])) + [s for s in recorded if s not in run.get("steps_planned", [])]
     steps = []
