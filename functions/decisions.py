@@ -11,27 +11,39 @@ in the body is ignored. They are anonymous at the Functions level (a link must w
 key): the identity is the authentication, 401 without one, 403 for one not in DRIFTLINE_APPROVERS.
 400 names a missing or malformed field, id or name; 404 unknown run, model or version; 409 run not
 waiting for approval (or expired), nothing to roll back to, or the version serves already.
-Rollback, promote and retrain: function-key auth.
+Rollback, promote and retrain: function-key auth; who asked is the App Service principal where
+DRIFTLINE_TRUST_APP_SERVICE_AUTH is on (allowed by DRIFTLINE_APPROVERS), else the body's `by`, recorded
+as given by a function-key holder (`approvers.operator_identity`).
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.answers import json_body, respond
 
+if TYPE_CHECKING:
+    from shared.chain.approvers import Identity
+
 bp = func.Blueprint()
 EXPECTED = "a JSON object with 'by' and 'reason'"
 
 
-def _decision_body(req: func.HttpRequest) -> dict:
+def _decision_body(req: func.HttpRequest) -> tuple[dict, Identity]:
+    """The body, its reason stripped, and who asks (shared.chain.approvers.Identity)."""
+    from shared.chain import approvers
+    from shared.platform import context
     from shared.platform.errors import BadRequest
 
     body = json_body(req, EXPECTED)
     if not isinstance(body, dict):
         raise BadRequest(f"the body must be {EXPECTED}.")
-    missing = [key for key in ("by", "reason") if not isinstance(body.get(key), str) or not body[key].strip()]
-    if missing:
-        raise BadRequest(f"missing or empty field(s): {', '.join(missing)}.", missing=missing)
-    return {**body, "by": body["by"].strip(), "reason": body["reason"].strip()}
+    if not isinstance(body.get("reason"), str) or not body["reason"].strip():
+        raise BadRequest("missing or empty field(s): reason.", missing=["reason"])
+    who = approvers.operator_identity(context.settings(), dict(req.headers), body.get("by"))
+    return {**body, "reason": body["reason"].strip()}, who
 
 
 def _version(body: dict) -> int:
@@ -94,9 +106,10 @@ def rollback_model(req: func.HttpRequest) -> func.HttpResponse:
         from shared.model import deploy
         from shared.platform import context
 
-        body = _decision_body(req)
-        return deploy.rollback_production(context.storage(), req.route_params.get("name", ""),
-                                          by=body["by"], reason=body["reason"], version=None if body.get("version") is None else _version(body))
+        body, who = _decision_body(req)
+        return deploy.rollback_production(context.storage(), req.route_params.get("name", ""), by=who,
+                                          reason=body["reason"],
+                                          version=None if body.get("version") is None else _version(body))
 
     return respond("rollback_model", call, req)
 
@@ -108,9 +121,9 @@ def promote_model(req: func.HttpRequest) -> func.HttpResponse:
         from shared.model import deploy
         from shared.platform import context
 
-        body = _decision_body(req)
+        body, who = _decision_body(req)
         return deploy.promote_version(context.storage(), req.route_params.get("name", ""), _version(body),
-                                      by=body["by"], reason=body["reason"])
+                                      by=who, reason=body["reason"])
 
     return respond("promote_model", call, req)
 
@@ -122,8 +135,8 @@ def retrain_model(req: func.HttpRequest) -> func.HttpResponse:
         from shared.events import manual
         from shared.platform import context
 
-        body = _decision_body(req)
+        body, who = _decision_body(req)
         return manual.start_retrain(context.storage(), context.settings(), req.route_params.get("name", ""),
-                                    by=body["by"], reason=body["reason"], request_id=body.get("request_id"))
+                                    by=who, reason=body["reason"], request_id=body.get("request_id"))
 
     return respond("retrain_model", call, req)

@@ -14,6 +14,11 @@ Two ways to prove who is deciding, both checked before a decision is recorded:
 `DRIFTLINE_APPROVERS` (comma-separated names or object ids, case-insensitive) lists who may decide; when
 it is empty, any identity App Service authenticated may. The identity (name, id, how it was proven) is
 what the run records.
+
+Promotions, rollbacks and retrains (function-key routes) record who asked the same way
+(`operator_identity`): the App Service principal when there is one, allowed by DRIFTLINE_APPROVERS;
+otherwise the name the key holder gives, marked `function-key`, since a function key proves that its
+holder may operate the app, not who they are.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.platform import names
-from shared.platform.errors import ConditionFailed, Forbidden, Unauthorized
+from shared.platform.errors import BadRequest, ConditionFailed, Forbidden, Unauthorized
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
@@ -45,7 +50,7 @@ NAME_CLAIMS = ("preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/iden
 class Identity:
     name: str  # what the run shows as "by"
     id: str | None  # the identity provider's id for the caller (Entra object id), when known
-    source: str  # "app-service:<idp>" or "signed-link"
+    source: str  # "app-service:<idp>", "signed-link" or "function-key" (a name given by a key holder)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +164,20 @@ def identify(storage: Storage, settings: Settings, headers: Mapping[str, str], t
     if not allowed(settings, identity):
         raise Forbidden(f"{identity.name} is not an allowed approver (DRIFTLINE_APPROVERS).")
     return identity
+
+
+def operator_identity(settings: Settings, headers: Mapping[str, str], claimed: object) -> Identity:
+    """Who asks for a promotion, rollback or retrain: the App Service principal (Forbidden when
+    DRIFTLINE_APPROVERS does not list it), else the `by` the function-key holder gives, as such;
+    BadRequest when there is neither."""
+    identity = app_service_identity(headers) if settings.trust_app_service_auth else None
+    if identity is not None:
+        if not allowed(settings, identity):
+            raise Forbidden(f"{identity.name} is not an allowed approver (DRIFTLINE_APPROVERS).")
+        return identity
+    if not isinstance(claimed, str) or not claimed.strip():
+        raise BadRequest("missing or empty field(s): by.", missing=["by"])
+    return Identity(claimed.strip(), None, "function-key")
 
 
 def allowed(settings: Settings, identity: Identity) -> bool:

@@ -18,7 +18,10 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
 
     A step counts as stuck when it has been running longer than DRIFTLINE_STEP_TIMEOUT_MINUTES (its
     worker died, or its message was lost), and so does the first step of a running run that never
-    began within that time (its message was lost after the run record was written). It is resent up to DRIFTLINE_STEP_MAX_RETRIES times
+    began within that time (its message was lost after the run record was written). A step whose lease
+    is still live is not stuck, however long it has run: its worker's heartbeat renews the lease
+    (shared.chain.runs.heartbeat), so a long training is left alone and a dead worker's step is swept
+    once its lease has expired. A stuck step is resent up to DRIFTLINE_STEP_MAX_RETRIES times
     (each resend restarts its clock), then the run fails with the reason. Only runs changed within
     DRIFTLINE_RETENTION_DAYS are read, so the sweep does not grow with the whole history.
     """
@@ -53,6 +56,8 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
         for step, entry in run["steps"].items():
             if step_status(entry) is not StepStatus.RUNNING or datetime.fromisoformat(entry["started"]) > now - timeout:
                 continue
+            if _lease_live(entry, now):
+                continue  # its worker is alive and beating
             stuck = f"step {step} was running for more than {settings.step_timeout_minutes} min"
             if entry.get("resent", 0) < settings.step_max_retries:
                 if runs.resend_step(storage, run["run_id"], step, f"{stuck}; message sent again"):
@@ -64,6 +69,11 @@ def sweep(storage: Storage, settings: Settings, now: datetime) -> JobOutcome:
     detail = (f"{len(expired)} approvals and {len(ci_expired)} CI waits expired, canary: {canary.action} "
               f"({canary.reason}), {len(resent)} stuck steps resent, {len(failed)} failed")
     return JobOutcome("sweep", JobAction.SWEPT, detail, tuple(expired + ci_expired + resent + failed))
+
+
+def _lease_live(entry: dict, now: datetime) -> bool:
+    lease = entry.get("lease") or {}
+    return bool(lease) and datetime.fromisoformat(lease["until"]) > now
 
 
 def _waited_too_long_for_ci(run: dict, settings: Settings, now: datetime) -> bool:

@@ -19,6 +19,7 @@ import hashlib
 from typing import Any
 
 from shared.chain import notify
+from shared.chain.approvers import Identity
 from shared.model import registry
 from shared.model.canary import reset_stats
 from shared.chain.states import RunStatus, StopRun
@@ -119,22 +120,23 @@ def _plan(storage: Storage, message: StepMessage) -> str | None:
     return None if run is None else run["plan"]
 
 
-def rollback_production(storage: Storage, model: str, *, by: str, reason: str,
+def rollback_production(storage: Storage, model: str, *, by: Identity, reason: str,
                         version: int | None = None) -> dict[str, Any]:
     """A person's rollback: `production` back to `previous` (or to `version`, any committed one),
-    notified. NotFound when nothing of the model is deployed, registry.NoPrevious when there is
+    notified, with who asked and how that was proven. NotFound when nothing of the model is deployed, registry.NoPrevious when there is
     nothing to go back to, registry.UnknownVersion for a version never committed."""
     check_model_name(model)
     if not registry.aliases(storage, model)[0]["aliases"]:
         raise NotFound(f"model {model} has no deployed version.")
-    document = registry.rollback(storage, model, why=reason, by=by, to=version)
+    document = registry.rollback(storage, model, why=reason, by=by.name, to=version, identity=by.to_dict())
     production = document["aliases"]["production"]["version"]
     notify.enqueue(storage, "model.rolled_back", model=model,
-                   data={"alias": "production", "version": production, "by": by, "reason": reason})
+                   data={"alias": "production", "version": production, "by": by.name,
+                         "identity": by.to_dict(), "reason": reason})
     return {"model": model, "production": production, "aliases": document["aliases"]}
 
 
-def promote_version(storage: Storage, model: str, version: int, *, by: str, reason: str) -> dict[str, Any]:
+def promote_version(storage: Storage, model: str, version: int, *, by: Identity, reason: str) -> dict[str, Any]:
     """A person's promotion of a committed version to `production` (the one serving becomes
     `previous`), notified. registry.UnknownVersion for a version never committed; StateConflict when
     it is production already."""
@@ -142,8 +144,9 @@ def promote_version(storage: Storage, model: str, version: int, *, by: str, reas
     production = registry.resolve(storage, model, "production")
     if production == version:
         raise StateConflict(f"model {model} v{version} is production already.")
-    document = registry.move_alias(storage, model, "production", version, why=reason, by=by)
+    document = registry.move_alias(storage, model, "production", version, why=reason, by=by.name,
+                                   identity=by.to_dict())
     notify.enqueue(storage, "model.promoted", model=model,
-                   data={"alias": "production", "version": version, "previous": production, "by": by,
-                         "reason": reason})
+                   data={"alias": "production", "version": version, "previous": production, "by": by.name,
+                         "identity": by.to_dict(), "reason": reason})
     return {"model": model, "production": version, "aliases": document["aliases"]}

@@ -249,13 +249,15 @@ def move_alias(
     run_id: str | None = None,
     percent: int | None = None,
     code: dict[str, Any] | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Point an alias at a release, with history; returns the new aliases document.
 
     A release is a committed version plus the code whose inference serves it: `code` (the snapshot of
     an app-code run), or, when None, the code the version was trained from. Moving `production` keeps
     the release it replaces as `previous`, and clears a `canary` that pointed at the promoted version.
-    Setting an alias to what it already is writes nothing.
+    Setting an alias to what it already is writes nothing. `identity` (how `by` was proven,
+    shared.chain.approvers.Identity) is kept on the history entries of a person's move.
     """
     if alias not in ALIASES:
         raise ValueError(f"unknown alias {alias!r}; expected one of {', '.join(ALIASES)}.")
@@ -277,17 +279,17 @@ def move_alias(
         if code is not None:
             entry["code"] = code
         table[alias] = entry
-        _history(document, now, alias, before, version, why, by, run_id)
+        _history(document, now, alias, before, version, why, by, run_id, identity=identity)
         if alias == "production" and before is not None and (before["version"], before.get("code")) != (version, code):
             old_previous = table.get("previous")
             table["previous"] = {"version": before["version"], "since": now, "run_id": before.get("run_id")}
             if before.get("code") is not None:
                 table["previous"]["code"] = before["code"]
-            _history(document, now, "previous", old_previous, before["version"], why, by, run_id)
+            _history(document, now, "previous", old_previous, before["version"], why, by, run_id, identity=identity)
         canary = table.get("canary")
         if alias == "production" and canary is not None and (canary["version"], canary.get("code")) == (version, code):
             del table["canary"]
-            _history(document, now, "canary", canary, None, f"promoted: {why}", by, run_id)
+            _history(document, now, "canary", canary, None, f"promoted: {why}", by, run_id, identity=identity)
         return document
 
     return storage.update_json(names.MODELS, aliases_blob(model), change)
@@ -311,7 +313,8 @@ def remove_alias(storage: Storage, model: str, alias: str, *, why: str, by: str,
     return removed["value"]
 
 
-def rollback(storage: Storage, model: str, *, why: str, by: str, to: int | None = None) -> dict[str, Any]:
+def rollback(storage: Storage, model: str, *, why: str, by: str, to: int | None = None,
+             identity: dict[str, Any] | None = None) -> dict[str, Any]:
     """Move `production` back to `previous`, or to the committed version `to` (any registered one);
     the new `previous` is the production before the target last served, skipping versions that were
     rolled back from. Raises NoPrevious when there is nothing to go back to, UnknownVersion for a `to`
@@ -346,18 +349,18 @@ def rollback(storage: Storage, model: str, *, why: str, by: str, to: int | None 
         table["production"] = {"version": target["version"], "since": now, "run_id": target.get("run_id")}
         if target.get("code") is not None:
             table["production"]["code"] = target["code"]
-        _history(document, now, "production", production, target["version"], why, by, None, rollback=True)
+        _history(document, now, "production", production, target["version"], why, by, None, rollback=True, identity=identity)
         if earlier is None:
             if previous is not None:
                 del table["previous"]
-                _history(document, now, "previous", previous, None, why, by, None, rollback=True)
+                _history(document, now, "previous", previous, None, why, by, None, rollback=True, identity=identity)
         else:
             table["previous"] = {"version": earlier, "since": now, "run_id": None}
-            _history(document, now, "previous", previous, earlier, why, by, None, rollback=True)
+            _history(document, now, "previous", previous, earlier, why, by, None, rollback=True, identity=identity)
         canary = table.get("canary")
         if canary is not None and canary["version"] == target["version"]:
             del table["canary"]
-            _history(document, now, "canary", canary, None, f"rolled back to: {why}", by, None, rollback=True)
+            _history(document, now, "canary", canary, None, f"rolled back to: {why}", by, None, rollback=True, identity=identity)
         return document
 
     return storage.update_json(names.MODELS, aliases_blob(model), change)
@@ -389,7 +392,8 @@ def _same(entry: dict[str, Any] | None, version: int, run_id: str | None, percen
     )
 
 
-def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool = False) -> None:
+def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool = False,
+             identity: dict[str, Any] | None = None) -> None:
     entry = {
         "at": at,
         "alias": alias,
@@ -401,6 +405,8 @@ def _history(document, at, alias, before, to, why, by, run_id, *, rollback: bool
     }
     if rollback:
         entry["rollback"] = True
+    if identity is not None:
+        entry["identity"] = identity
     document["history"].append(entry)  # every move is kept: the audit trail of what served when
 
 

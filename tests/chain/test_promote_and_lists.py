@@ -10,6 +10,7 @@ import pytest
 from shared.model import registry
 from shared.platform.errors import BadRequest
 from shared.serving import lookups
+from tests.helpers.chain import principal
 
 
 def three_versions(chain, quick_retrain) -> list[str]:
@@ -49,6 +50,28 @@ def test_rollback_to_any_version_and_promote(chain, quick_retrain):
     history = registry.aliases(chain.storage, chain.model)[0]["history"]
     moves = [(h["from"], h["to"], h.get("rollback", False)) for h in history if h["alias"] == "production"]
     assert moves[-2:] == [(3, 1, True), (1, 2, False)]
+
+
+def test_who_promotes_rolls_back_or_retrains_is_recorded_with_how_it_was_proven(chain, quick_retrain):
+    three_versions(chain, quick_retrain)
+    status, error = answer(chain.http("rollback_model", "r", {"reason": "no name"}, name=chain.model))
+    assert status == 400 and error["missing"] == ["by"]  # a key holder must say who they are
+    assert answer(chain.http("rollback_model", "r", {"by": "alice", "reason": "bad v3"}, name=chain.model))[0] == 200
+    chain.configure(trust_app_service_auth="true", approvers="bob@contoso.com")
+    status, error = answer(chain.http("promote_model", "p", {"by": "bob@contoso.com", "reason": "x", "version": 3},
+                                      name=chain.model, headers=principal("mallory@contoso.com")))
+    assert status == 403 and "mallory@contoso.com" in error["error"]  # the principal, not the claimed name
+    status, _ = answer(chain.http("promote_model", "p", {"by": "someone else", "reason": "fixed", "version": 3},
+                                  name=chain.model, headers=principal("bob@contoso.com")))
+    assert status == 200
+    moves = [h for h in registry.aliases(chain.storage, chain.model)[0]["history"] if h["alias"] == "production"]
+    assert (moves[-2]["by"], moves[-2]["identity"]["source"]) == ("alice", "function-key")
+    assert (moves[-1]["by"], moves[-1]["identity"]["source"]) == ("bob@contoso.com", "app-service:aad")
+    status, started = answer(chain.http("retrain_model", "t", {"reason": "fresh data"}, name=chain.model,
+                                        headers=principal("bob@contoso.com")))
+    assert status == 202
+    trigger = chain.run(started["run_id"])["trigger"]
+    assert trigger["by"] == "bob@contoso.com" and trigger["identity"]["id"] == "00000000-0000-0000-0000-00000000a11c"
 
 
 def test_run_list_filters_and_orders(chain, quick_retrain):

@@ -120,6 +120,22 @@ def test_sweeper_resends_a_stuck_step_then_fails_it(storage, env, model_name, un
     assert "running for more than 10 min after 2 resends" in run["events"][-1]["detail"]
 
 
+def test_sweeper_leaves_a_long_step_alone_while_its_lease_is_renewed(storage, env, model_name, unique):
+    env(DRIFTLINE_STEP_TIMEOUT_MINUTES="10", DRIFTLINE_STEP_MAX_RETRIES="0")
+    run_id, message = start_stuck(storage, model_name, unique)
+    token = runs.get_run(storage, run_id)["steps"]["fetch"]["lease"]["token"]
+    now = datetime.now(timezone.utc)
+    for _ in range(3):  # an hour of work, its heartbeat renewing the lease all along
+        now += timedelta(minutes=20)
+        assert runs.renew_lease(storage, message, token, 300, now=now)
+        assert run_id not in sweeper.sweep(context.storage(), context.settings(), now).run_ids
+    assert runs.get_run(storage, run_id)["status"] == "running"
+    assert messages_for(storage, names.FETCH_QUEUE, run_id) == []
+    now += timedelta(minutes=6)  # the worker died: no beat since, the lease has expired
+    assert run_id in sweeper.sweep(context.storage(), context.settings(), now).run_ids
+    assert runs.get_run(storage, run_id)["status"] == "failed"
+
+
 def test_sweep_timer_expires_approvals(storage, functions, env, model_name, unique):
     run_id, _ = runs.start_run(storage, plan="app", model=model_name, trigger={"kind": "manual"},
                                reason="test", run_id=f"approve{unique}")
