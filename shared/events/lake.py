@@ -199,7 +199,8 @@ def validate_labeled(storage: Storage, settings: Settings, name: str, etag: str,
     try:
         with storage.open_stream(names.DATALAKE, name, version_id=version_id) as stream:
             frame, sha256 = read_labeled(stream, name, limits)
-        checked = check_labeled(frame, sha256, settings.target_column, production_contract(storage, settings))
+        checked = check_labeled(frame, sha256, settings.target_column, production_contract(storage, settings),
+                                task=settings.task)
     except BadFile as problem:
         raise Rejected(str(problem)) from None
     return datasets.DatasetFile(name=name, etag=etag, sha256=checked.sha256, rows=checked.rows,

@@ -9,7 +9,8 @@ Whatever intake accepts, training can read, and a file training would choke on n
 - `check_labeled` applies the checks: the target present with at least one label, labels and numeric
   values finite (no ±inf), no column that mixes numbers and text, and, when a `Contract` (the
   production model's schema) exists, every feature present, each of the kind the model was trained
-  on, and no column the model does not know unless it is an allowed new column.
+  on, and no column the model does not know unless it is an allowed new column; with the task declared
+  a regression (DRIFTLINE_TASK), numeric labels.
 Each refusal is a `BadFile` whose message is one sentence naming the column and the problem.
 """
 
@@ -132,8 +133,10 @@ def read_labeled(stream: IO[bytes], name: str, limits: FileLimits = FileLimits()
     return table.to_pandas(), hashing.finish()
 
 
-def check_labeled(frame: Any, sha256: str, target: str, contract: Contract | None = None) -> LabeledFile:
-    """The file's labeled rows, or BadFile naming the first problem the trainer would have with it."""
+def check_labeled(frame: Any, sha256: str, target: str, contract: Contract | None = None,
+                  task: str = "auto") -> LabeledFile:
+    """The file's labeled rows, or BadFile naming the first problem the trainer would have with it.
+    `task` is the declared one (shared.model.tasks): a regression cannot learn from text labels."""
     import numpy as np
     import pandas as pd
 
@@ -177,6 +180,11 @@ def check_labeled(frame: Any, sha256: str, target: str, contract: Contract | Non
         if kind != contract.target_kind and not {kind, contract.target_kind} <= {"numeric", "boolean"}:
             raise BadFile(f"the target {target!r} holds {kind} values where the model was trained on "
                           f"{contract.target_kind} labels")
+    if task == "regression" and labels.notna().any() and kind_of_dtype(str(labels.dtype)) not in ("numeric", "boolean"):
+        odd = labels.dropna().astype(str)
+        odd = odd[pd.to_numeric(odd, errors="coerce").isna()]
+        raise BadFile(f"the target {target!r} holds text values (e.g. {str(odd.iloc[0])[:40]!r}) where a "
+                      "regression (DRIFTLINE_TASK=regression) needs numbers")
     labeled = frame[labels.notna()].reset_index(drop=True)
     if labeled.empty:
         raise BadFile(f"no labeled rows: every {target!r} is empty")

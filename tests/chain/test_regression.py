@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from shared.model import canary, registry
-from shared.platform import context
+from shared.platform import context, names
 from shared.platform.errors import BadRequest
 from shared.serving import feedback, scoring
 from tests.chain.test_gates import gates_of
@@ -116,6 +116,19 @@ def test_a_declared_regression_task_needs_numeric_labels(chain, labeled_frame):
     run = chain.run(run_id)
     assert run["status"] == "failed"
     assert "a regression model needs numbers" in run["steps"]["retrain"]["detail"]
+
+
+def test_intake_quarantines_text_labels_when_the_task_is_declared_a_regression(chain, labeled_frame):
+    from shared.events import quarantine
+
+    chain.configure(task="regression", target_column="region")  # text labels, no production yet
+    receipt = chain.intake(labeled_frame, "text-labels.csv")
+    assert receipt["action"] == "quarantined" and receipt["run_id"] is None
+    blob = chain.upload(labeled_frame, "text-labels.csv")
+    reason = chain.storage.read_json(names.DATALAKE, quarantine.reason_name(blob)).value["reason"]
+    assert "the target 'region' holds text values" in reason and "DRIFTLINE_TASK=regression" in reason
+    chain.configure(task="auto")  # the same file is a classifier's data
+    assert chain.intake(labeled_frame, "text-labels-again.csv")["action"] != "quarantined"
 
 
 def unscorable_production(prices, houses) -> str:
