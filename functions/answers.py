@@ -9,6 +9,8 @@
   saying the app is misconfigured (the value stays in the log);
 - anything else is unexpected: logged with its traceback under a correlation id, answered 500 with a
   JSON body naming that id. No route answers an empty 500.
+With `traced` (and on the webhook routes) the call runs in an event span whose parent is the request's
+`traceparent` header (`shared.platform.tracing.event_span`), so a run it starts continues the caller's trace.
 `respond_html` does the same for the pages, answering HTML (an error page with the same status and message).
 
 Only azure.functions and the standard library load at import; the errors module on the first request.
@@ -43,7 +45,7 @@ def json_body(req: func.HttpRequest, expected: str) -> Any:
 
 
 def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"], req: func.HttpRequest | None = None, *,
-            webhook: bool = False) -> func.HttpResponse:
+            webhook: bool = False, traced: bool = False) -> func.HttpResponse:
     from shared.platform.errors import Answer
 
     try:
@@ -53,7 +55,13 @@ def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"], req: func
             settings = context.settings()
             limits = bodies.webhook_limits(settings) if webhook else bodies.api_limits(settings)
             bodies.check_size(len(req.get_body()), limits)
-        result = call()
+        if req is not None and (webhook or traced):
+            from shared.platform import tracing
+
+            with tracing.event_span(f"driftline {where}", req.headers.get("traceparent")):
+                result = call()
+        else:
+            result = call()
     except Exception as error:
         answer = error_answer(where, error)
     else:

@@ -139,4 +139,4 @@ def retrain_model(req: func.HttpRequest) -> func.HttpResponse:
         return manual.start_retrain(context.storage(), context.settings(), req.route_params.get("name", ""),
                                     by=who, reason=body["reason"], request_id=body.get("request_id"))
 
-    return respond("retrain_model", call, req)
+    return respond("retrain_model", call, req, traced=True)

@@ -29,7 +29,7 @@ from shared.chain.states import RunStatus
 from shared.events import ci_wait, routing, webhooks
 from shared.events.ci_wait import Outcome
 from shared.events.webhooks import CiOutcome, Ignored, Push
-from shared.platform import bodies, names
+from shared.platform import bodies, names, tracing
 from shared.platform.errors import Answer, BadRequest, ConditionFailed, InvalidMessage, Unauthorized
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
@@ -112,6 +112,9 @@ def _accept(storage: Storage, provider: str, event: Push | CiOutcome, now: datet
                         event.delivery, event.before[:7], event.after[:7], event.branch)
             return Answer(200, {"status": "duplicate push", "delivery": event.delivery, **ids})
     message = {"provider": provider, "delivery": event.delivery}
+    trace = tracing.current_traceparent()  # the delivery's span: the run continues its trace
+    if trace:
+        message["trace"] = trace
     try:
         storage.create_json(names.HOOKS, name, record)
     except ConditionFailed:
@@ -140,9 +143,11 @@ def process(storage: Storage, settings: Settings, body: str) -> Outcome:
     if document is None:
         raise InvalidMessage(f"no record of {provider} delivery {delivery}.")
     record: dict[str, Any] = document.value
+    trace = message.get("trace") if isinstance(message.get("trace"), str) else None
     if record["kind"] == "push":
-        outcome = _start(storage, settings, Push(**{**record["event"], "commits": tuple(record["event"]["commits"]),
-                                                    "changed": _tuple(record["event"]["changed"])}))
+        with tracing.event_span("driftline push", trace, "consumer", {"driftline.delivery": str(delivery)}):
+            outcome = _start(storage, settings, Push(**{**record["event"], "commits": tuple(record["event"]["commits"]),
+                                                        "changed": _tuple(record["event"]["changed"])}))
     else:
         outcome = ci_wait.apply(storage, settings, CiOutcome(**record["event"]))
     storage.update_json(names.HOOKS, record_name(provider, delivery),

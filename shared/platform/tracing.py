@@ -8,6 +8,11 @@
 - `step_span(message)` is the span of one step: its parent is the message's W3C traceparent
   (`StepMessage.trace`), its attributes the run id, step, model and attempt; an exception leaving it
   marks it failed.
+- `event_span(name, traceparent)` is the span of an event that may start a run (a webhook delivery, a
+  retrain request, a lake upload, a push from the queue): its parent is the caller's traceparent (the
+  request's `traceparent` header, the invocation's trace context, the push message's), and a run it
+  starts takes its traceparent from it, so the trace begins where the event came in, not at the
+  run's first step. With tracing off the caller's traceparent itself is carried on.
 - `current_traceparent()` is the traceparent of the current span context, else None (with tracing
   off, a step's context is its message's own); `shared.platform.messages` writes it into every message it makes, so the next step's span is
   a child of the step that sent it and a run's steps form one trace.
@@ -90,14 +95,29 @@ def _tracer():
 @contextmanager
 def step_span(message: Traced) -> Iterator["Span"]:
     """The span of one step of a run, child of the span that sent its message."""
-    from opentelemetry.trace import SpanKind
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    parent = TraceContextTextMapPropagator().extract({"traceparent": message.trace})
     attributes: dict[str, Any] = {"driftline.run_id": message.run_id, "driftline.step": message.step,
                                   "driftline.model": message.model, "driftline.attempt": message.attempt,
                                   "driftline.trigger": str(message.trigger.get("kind"))}
-    with _tracer().start_as_current_span(f"driftline {message.step}", context=parent, kind=SpanKind.CONSUMER,
+    with _span(f"driftline {message.step}", message.trace, "consumer", attributes) as span:
+        yield span
+
+
+@contextmanager
+def event_span(name: str, traceparent: str | None, kind: str = "server",
+               attributes: dict[str, Any] | None = None) -> Iterator["Span"]:
+    """The span of an incoming event (`kind` "server" for a request, "consumer" for a queue or blob
+    trigger), child of `traceparent` when the caller sent one, else the root of a new trace."""
+    with _span(name, traceparent, kind, attributes or {}) as span:
+        yield span
+
+
+@contextmanager
+def _span(name: str, traceparent: str | None, kind: str, attributes: dict[str, Any]) -> Iterator["Span"]:
+    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    parent = TraceContextTextMapPropagator().extract({"traceparent": traceparent} if traceparent else {})
+    with _tracer().start_as_current_span(name, context=parent, kind=SpanKind[kind.upper()],
                                          attributes=attributes) as span:
         yield span
 

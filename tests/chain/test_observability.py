@@ -79,6 +79,24 @@ def test_a_run_is_one_trace_with_a_span_per_step(chain, labeled_frame, spans):
                for s in finished)
 
 
+CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"  # a caller's W3C traceparent
+
+
+def test_a_run_continues_the_trace_of_the_request_that_started_it(chain, labeled_frame, spans):
+    chain.intake(labeled_frame, "d.csv")
+    answer = chain.http("retrain_model", "models/x/retrain", {"by": "ops", "reason": "now"}, name=chain.model,
+                        headers={"traceparent": CALLER})
+    run_id = json.loads(answer.get_body())["run_id"]
+    chain.pump(run_id)
+    finished = sorted(spans.get_finished_spans(), key=lambda span: span.start_time)
+    request, first_step = finished[0], finished[1]
+    assert request.name == "driftline retrain_model" and request.kind.name == "SERVER"
+    assert format(request.parent.span_id, "016x") == CALLER.split("-")[2]
+    assert {format(s.context.trace_id, "032x") for s in finished} == {CALLER.split("-")[1]}
+    assert first_step.name == "driftline fetch" and first_step.parent.span_id == request.context.span_id
+    assert chain.run(run_id)["status"] == "succeeded"
+
+
 def test_without_a_tracer_messages_keep_the_runs_trace(chain, labeled_frame):
     run_id = chain.start([chain.upload(labeled_frame, "d.csv")])
     trace = chain.run(run_id)["trace"]
@@ -137,7 +155,8 @@ def test_a_persons_retrain_answers_202_with_its_run(chain, labeled_frame):
     started = json.loads(first.get_body())
     assert first.status_code == 202 and started["run"] == f"/api/runs/{started['run_id']}"
     run = chain.run(started["run_id"])
-    assert run["plan"] == "data" and run["trigger"] == {"kind": "manual", "by": "ops"}
+    assert run["plan"] == "data" and run["trigger"] == {
+        "kind": "manual", "by": "ops", "identity": {"name": "ops", "id": None, "source": "function-key"}}
     assert "retrain asked by ops: new features" in run["reason"]
     again = chain.http("retrain_model", "models/x/retrain", body, name=chain.model)
     assert again.status_code == 200 and json.loads(again.get_body())["run_id"] == started["run_id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import azure.functions as func
 import pytest
@@ -25,12 +26,19 @@ def upload(storage, functions, name: str, data: bytes, *, function: str | None =
     return etag
 
 
-def fire(functions, name: str, etag: str, data: bytes, *, function: str | None = None) -> None:
+def fire(functions, name: str, etag: str, data: bytes, *, function: str | None = None,
+         traceparent: str | None = None) -> None:
     function = function or ("on_labeled" if name.startswith("labeled/") else "on_incoming")
     blob = func.blob.InputStream(data=data, name=f"{names.DATALAKE}/{name}", length=len(data),
                                  uri=f"http://127.0.0.1/{names.DATALAKE}/{name}",
                                  blob_properties={"ETag": etag, "ContentLength": len(data)})
-    functions[function](blob)
+    functions[function](blob, invocation(traceparent))
+
+
+def invocation(traceparent: str | None = None) -> SimpleNamespace:
+    """The `context` the worker passes (func.Context): its trace context holds the host's traceparent."""
+    return SimpleNamespace(invocation_id="test", function_name="lake",
+                           trace_context=SimpleNamespace(trace_parent=traceparent, trace_state="", attributes={}))
 
 
 def queued_runs(storage) -> list[dict]:
@@ -54,6 +62,15 @@ def test_labeled_csv_starts_a_retrain(storage, functions, unique, model_name):
     assert run["plan"] == "data" and run["model"] == model_name
     assert run["trigger"] == {"kind": "upload", "blob": name, "etag": etag.strip('"')}
     assert len(messages_for(storage, names.FETCH_QUEUE, run["run_id"])) == 1
+
+
+def test_an_uploads_run_continues_the_trace_the_host_gave_its_invocation(storage, functions, unique):
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    name = f"labeled/{unique}/traced.csv"
+    data = csv_bytes(frame(50, seed=3))
+    fire(functions, name, storage.put_bytes(names.DATALAKE, name, data), data, traceparent=caller)
+    run = runs.get_run(storage, receipt(storage, name, storage.etag(names.DATALAKE, name))["run_id"])
+    assert run["trace"].split("-")[1] == caller.split("-")[1]  # tracing off: the host's trace goes on
 
 
 @pytest.mark.parametrize("fmt", ["csv.gz", "parquet", "jsonl"])

@@ -84,6 +84,18 @@ def test_training_push_starts_a_full_run(storage, functions):
     assert record["state"] == "processed" and record["outcome"]["action"] == "started"
 
 
+def test_a_push_run_continues_the_trace_of_its_delivery(storage, functions):
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    raw = body(github_push([github_commit(1, modified=["training/a.py"])]))
+    request = func.HttpRequest("POST", "http://localhost/api/hooks/github", body=raw, headers={
+        "X-GitHub-Event": "push", "X-GitHub-Delivery": "traced", "traceparent": caller,
+        "X-Hub-Signature-256": signatures.sign(GITHUB_SECRET, raw)})
+    assert functions["hooks_github"](request).status_code == 202
+    assert [json.loads(m)["trace"] for m in queues.peek(storage, names.PUSH_QUEUE)] == [caller]
+    drain(storage, functions)
+    assert push_run(storage, "github", "traced")["trace"].split("-")[1] == caller.split("-")[1]
+
+
 def test_app_push_starts_test_and_deploy(storage, functions):
     response, delivery = github(functions, "push", github_push([github_commit(1, modified=["shared/serving/scoring.py"])]))
     drain(storage, functions)
