@@ -11,8 +11,11 @@ storage and verified against its digest, then trained in the sandbox), then comp
 which enqueues register as usual. A run with no snapshot (no code source: the built-in model) ships
 Driftline's core alone.
 
-The job reaches storage with its managed identity (identity-based settings only: a connection string
-with a key is never copied into a job definition). Requires the optional extra
+The job trains with the app's own settings (every `DRIFTLINE_*` app setting: the task, the dataset
+window, the feedback cap, the file limits, the training parameters...), so a run trains the same
+way wherever it trains, except the secrets (`SECRET_SETTINGS`), which never leave the app, and the
+compute selection (the job itself trains where it is). It reaches storage with its managed identity
+(identity-based settings only: a connection string with a key is never copied into a job definition). Requires the optional extra
 `requirements-azureml.txt` (azure-ai-ml) in the function app; see docs/azureml.md.
 """
 
@@ -23,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from shared.platform.messages import StepMessage
@@ -33,6 +37,13 @@ MESSAGE_VARIABLE = "DRIFTLINE_STEP_MESSAGE"
 APP_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_FOLDER = ".driftline"  # Driftline's core inside the job's code folder
 COMMAND = "python -P -m shared.model.azureml"
+# App settings whose values are secrets (webhook, notification and approval-link keys, repository
+# credentials, the CLI's function key): never copied into a job definition.
+SECRET_SETTINGS = frozenset({
+    "DRIFTLINE_GITHUB_SECRET", "DRIFTLINE_ADO_SECRET", "DRIFTLINE_NOTIFY_SECRET", "DRIFTLINE_APPROVAL_SECRET",
+    "DRIFTLINE_GITHUB_TOKEN", "DRIFTLINE_ADO_PAT", "DRIFTLINE_FUNCTION_KEY",
+})
+NOT_FOR_THE_JOB = ("DRIFTLINE_TRAINING_COMPUTE", "DRIFTLINE_AZUREML_")  # the job trains where it is
 log = logging.getLogger(__name__)
 
 
@@ -40,29 +51,25 @@ def job_name(run_id: str) -> str:
     return f"driftline-{run_id}"
 
 
-def job_environment(settings: Settings, message: StepMessage) -> dict[str, str]:
-    """The settings the job needs, as environment variables (no secrets)."""
-    import json
-
+def job_environment(settings: Settings, message: StepMessage, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The job's environment: the app's `DRIFTLINE_*` settings from `env` (the app's environment by
+    default) but the secrets and the compute selection, the step message, and storage by identity."""
     if not settings.storage.uses_identity:
         raise ValueError(
             "Azure ML training needs identity-based storage settings (AzureWebJobsStorage__accountName, "
             "or __blobServiceUri and __queueServiceUri) so no account key is copied into the job."
         )
     blob_uri, queue_uri = settings.storage.service_uris()
-    variables = {
+    app = os.environ if env is None else env
+    variables = {name: value for name, value in app.items()
+                 if name.startswith("DRIFTLINE_") and name not in SECRET_SETTINGS
+                 and not name.startswith(NOT_FOR_THE_JOB)}
+    variables.update({
         MESSAGE_VARIABLE: message.to_json(),
         "AzureWebJobsStorage__blobServiceUri": blob_uri,
         "AzureWebJobsStorage__queueServiceUri": queue_uri,
-        "DRIFTLINE_MODEL_NAME": settings.model_name,
-        "DRIFTLINE_TARGET_COLUMN": settings.target_column,
-        "DRIFTLINE_TRAINING_PARAMS": json.dumps(dict(settings.training_params)),
-        "DRIFTLINE_DRIFT_CONFIG": json.dumps(dict(settings.drift_config)),
-        "DRIFTLINE_HOLDOUT_PERCENT": str(settings.holdout_percent),
         "PYTHONPATH": RUNTIME_FOLDER,
-    }
-    if settings.training_entry_point:
-        variables["DRIFTLINE_TRAINING_ENTRY_POINT"] = settings.training_entry_point
+    })
     return variables
 
 
@@ -85,7 +92,7 @@ def job_code(storage: Storage, message: StepMessage, folder: Path) -> Path:
     return folder
 
 
-def build_job(settings: Settings, message: StepMessage, code: Path):
+def build_job(settings: Settings, message: StepMessage, code: Path, env: Mapping[str, str] | None = None):
     """The azure-ai-ml command job for this run, with `code` (from `job_code`) as its code folder."""
     from azure.ai.ml import command
 
@@ -101,7 +108,7 @@ def build_job(settings: Settings, message: StepMessage, code: Path):
         command=COMMAND,
         environment=workspace.environment,
         compute=workspace.compute,
-        environment_variables=job_environment(settings, message),
+        environment_variables=job_environment(settings, message, env),
         tags={"driftline_run_id": message.run_id, "driftline_model": message.model},
     )
 

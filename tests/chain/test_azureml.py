@@ -30,10 +30,9 @@ MESSAGE = StepMessage(run_id="run123", step="retrain", model="churn", trigger={"
 
 def test_job_is_built_with_the_run_and_identity_storage(tmp_path):
     pytest.importorskip("azure.ai.ml", reason="the optional extra requirements-azureml.txt is not installed")
-    settings = load_settings({**WORKSPACE, "AzureWebJobsStorage__accountName": "acct",
-                              "DRIFTLINE_TRAINING_ENTRY_POINT": "ds.train:fit",
-                              "DRIFTLINE_TRAINING_PARAMS": '{"max_iter": 50}'})
-    job = azureml.build_job(settings, MESSAGE, tmp_path)
+    env = {**WORKSPACE, "AzureWebJobsStorage__accountName": "acct", "DRIFTLINE_TRAINING_ENTRY_POINT": "ds.train:fit",
+           "DRIFTLINE_TRAINING_PARAMS": '{"max_iter": 50}'}
+    job = azureml.build_job(load_settings(env), MESSAGE, tmp_path, env)
     assert job.name == "driftline-run123" and job.compute == "cpu-cluster"
     assert job.environment == "driftline-train@latest" and job.code == str(tmp_path)
     assert job.command == "python -P -m shared.model.azureml"
@@ -46,6 +45,38 @@ def test_job_is_built_with_the_run_and_identity_storage(tmp_path):
     assert variables["PYTHONPATH"] == ".driftline"
     assert "DRIFTLINE_TRAINING_COMPUTE" not in variables  # the job itself trains locally
     assert not any("AccountKey" in value for value in variables.values())
+
+
+def test_the_job_trains_with_the_apps_settings_but_its_secrets(tmp_path):
+    """What decides how a run trains (task, dataset window, feedback cap, file limits, holdout...) is the
+    same on the cluster as in the app; no secret, and no compute selection, goes into the job."""
+    from dataclasses import asdict, fields
+
+    from shared.platform.settings import CodeSourceSettings, Settings
+
+    app = {**WORKSPACE, "AzureWebJobsStorage__accountName": "acct", "DRIFTLINE_MODEL_NAME": "prices",
+           "DRIFTLINE_TARGET_COLUMN": "price", "DRIFTLINE_TASK": "regression", "DRIFTLINE_DATASET_MAX_ROWS": "5000",
+           "DRIFTLINE_DATASET_MAX_AGE_DAYS": "30", "DRIFTLINE_FEEDBACK_MAX_SHARE": "0.2",
+           "DRIFTLINE_LABELED_MAX_COLUMNS": "50", "DRIFTLINE_NEW_COLUMNS": "rooms", "DRIFTLINE_HOLDOUT_PERCENT": "30",
+           "DRIFTLINE_CODE_SOURCE": "github", "DRIFTLINE_GITHUB_REPOSITORY": "acme/ml", "DRIFTLINE_SNAPSHOT_MAX_FILES": "100",
+           "DRIFTLINE_GITHUB_SECRET": "s1", "DRIFTLINE_ADO_SECRET": "s2", "DRIFTLINE_NOTIFY_SECRET": "s3",
+           "DRIFTLINE_APPROVAL_SECRET": "s4", "DRIFTLINE_GITHUB_TOKEN": "s5", "DRIFTLINE_ADO_PAT": "s6",
+           "DRIFTLINE_FUNCTION_KEY": "s7", "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=s8",
+           "PATH": "/usr/bin"}
+    variables = azureml.job_environment(load_settings(app), MESSAGE, app)
+    secrets = {f"s{n}" for n in range(1, 8)}
+    assert not secrets & set(variables.values()) and not any("s8" in value for value in variables.values())
+    assert not any(name.startswith(azureml.NOT_FOR_THE_JOB) for name in variables) and "PATH" not in variables
+    on_the_cluster, in_the_app = load_settings(variables), load_settings(app)
+    secret = {f.name for cls in (Settings, CodeSourceSettings) for f in fields(cls) if not f.repr}
+    assert all(getattr(on_the_cluster, name, None) is None for name in secret)
+    assert all(getattr(on_the_cluster.code_source, name, None) is None for name in secret)
+    left_out = secret | {"training_compute", "azureml", "code_source"}
+    same = {k: v for k, v in asdict(in_the_app).items() if k not in left_out}
+    assert {k: v for k, v in asdict(on_the_cluster).items() if k not in left_out} == same
+    assert (on_the_cluster.task, on_the_cluster.dataset_max_rows, on_the_cluster.feedback_max_share) == (
+        "regression", 5000, 0.2)
+    assert on_the_cluster.code_source == CodeSourceSettings(kind="github", github_repository="acme/ml")
 
 
 def test_a_storage_key_is_never_copied_into_a_job():
