@@ -236,7 +236,7 @@ def fresh_rows(storage: Storage, settings: Settings) -> FreshRows:
     version = registry.resolve(storage, settings.model_name, "production")
     seen = set() if version is None else \
         datasets.seen_by(registry.version_info(storage, settings.model_name, version)["lineage"])
-    uploads, feedback = datasets.new_rows(datasets.entries(storage, settings.model_name), seen)
+    uploads, feedback = datasets.new_rows(datasets.counts(storage, settings.model_name), seen)
     return FreshRows(uploads, feedback, settings.feedback_min_rows)
 
 

@@ -10,7 +10,10 @@
 - `version` names a dataset by the content of its files (sha256 over their sorted content hashes),
   so the same files give the same version whatever they are called or when they were uploaded.
 - `new_rows` counts the labeled rows a model has not seen: entries whose content is not in the
-  model's dataset manifest (its lineage's `data.files`).
+  model's dataset manifest (its lineage's `data.files`). Intake asks this on every upload, so it is
+  answered from the listing alone (`counts`): each entry is written with its rows and whether it is
+  feedback as blob metadata, which a listing returns 5,000 entries per request, instead of one read
+  per entry (one per feedback request ever made, on a busy model).
 The manifest stored with a version lists each file's blob name, ETag, version id (when blob
 versioning gives one), content sha256 and rows, and every file left out with the reason.
 """
@@ -60,11 +63,21 @@ def _prefix(model: str) -> str:
     return f"{check_model_name(model)}/dataset/"
 
 
+@dataclass(frozen=True)
+class EntryCount:
+    """What counting new rows needs of an entry, as its listing gives it."""
+
+    sha256: str
+    rows: int
+    feedback: bool
+
+
 def accept(storage: Storage, model: str, file: DatasetFile) -> DatasetFile | None:
     """Record an accepted file; returns the entry already holding the same content, or None if new."""
     name = f"{_prefix(model)}{file.sha256}.json"
     try:
-        storage.create_json(names.MODELS, name, asdict(file))
+        storage.create_json(names.MODELS, name, asdict(file),
+                            metadata={"rows": str(file.rows), "feedback": "1" if file.feedback else "0"})
         return None
     except ConditionFailed:
         existing = storage.read_json(names.MODELS, name)
@@ -79,6 +92,23 @@ def entries(storage: Storage, model: str) -> list[DatasetFile]:
         if document is not None:
             found.append(DatasetFile(**document.value))
     return sorted(found, key=lambda f: (f.accepted, f.name), reverse=True)
+
+
+def counts(storage: Storage, model: str) -> list[EntryCount]:
+    """Every entry's content hash, rows and kind, from one listing (an entry written without the
+    metadata, or with metadata that does not parse, is read instead)."""
+    found = []
+    for item in storage.list(names.MODELS, _prefix(model), metadata=True):
+        sha256 = item.name[len(_prefix(model)):].removesuffix(".json")
+        rows, feedback = item.metadata.get("rows", ""), item.metadata.get("feedback")
+        if rows.isdigit() and feedback in ("0", "1"):
+            found.append(EntryCount(sha256, int(rows), feedback == "1"))
+            continue
+        document = storage.read_json(names.MODELS, item.name)
+        if document is not None:
+            entry = DatasetFile(**document.value)
+            found.append(EntryCount(entry.sha256, entry.rows, entry.feedback))
+    return found
 
 
 def select(files: list[DatasetFile], window: Window, *, feedback_max_share: float,
@@ -120,7 +150,7 @@ def seen_by(lineage: dict[str, Any] | None) -> set[str]:
     return {f["sha256"] for f in data.get("files", []) if "sha256" in f}
 
 
-def new_rows(files: list[DatasetFile], seen: set[str]) -> tuple[int, int]:
+def new_rows(files: Iterable[DatasetFile | EntryCount], seen: set[str]) -> tuple[int, int]:
     """(rows from uploads, rows from feedback) in `files` that a model with `seen` has not trained on."""
     fresh = [f for f in files if f.sha256 not in seen]
     return sum(f.rows for f in fresh if not f.feedback), sum(f.rows for f in fresh if f.feedback)

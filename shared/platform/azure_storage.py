@@ -173,11 +173,13 @@ class AzureStorage(Storage):
         except ResourceNotFoundError:
             return None
 
-    def list(self, container: str, prefix: str = "") -> Iterator[BlobItem]:
-        for blob in self.container(container).list_blobs(name_starts_with=prefix):
+    def list(self, container: str, prefix: str = "", *, metadata: bool = False) -> Iterator[BlobItem]:
+        listing = self.container(container).list_blobs(name_starts_with=prefix,
+                                                       include=["metadata"] if metadata else None)
+        for blob in listing:
             # a listing's ETags come unquoted; writes, reads and HEAD answer them quoted
             etag = blob.etag if blob.etag.startswith('"') else f'"{blob.etag}"'
-            yield BlobItem(blob.name, etag, blob.size, blob.last_modified)
+            yield BlobItem(blob.name, etag, blob.size, blob.last_modified, dict(blob.metadata or {}) if metadata else {})
 
     def copy(self, container: str, source: str, target: str, *, target_container: str | None = None) -> None:
         from azure.core.exceptions import ResourceNotFoundError

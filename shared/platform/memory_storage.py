@@ -126,12 +126,12 @@ class MemoryStorage(Storage):
             blob = self._blobs.get((container, name))
         return None if blob is None else blob.etag
 
-    def list(self, container: str, prefix: str = "") -> Iterator[BlobItem]:
+    def list(self, container: str, prefix: str = "", *, metadata: bool = False) -> Iterator[BlobItem]:
         with self._lock:
             found = sorted((name, blob) for (c, name), blob in self._blobs.items()
                            if c == container and name.startswith(prefix))
         for name, blob in found:
-            yield BlobItem(name, blob.etag, len(blob.data), blob.last_modified)
+            yield BlobItem(name, blob.etag, len(blob.data), blob.last_modified, dict(blob.metadata) if metadata else {})
 
     def copy(self, container: str, source: str, target: str, *, target_container: str | None = None) -> None:
         with self._lock:

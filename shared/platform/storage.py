@@ -33,7 +33,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
@@ -56,6 +56,7 @@ class BlobItem:
     etag: str
     size: int
     last_modified: datetime  # timezone-aware
+    metadata: dict[str, str] = field(default_factory=dict)  # filled when listed with metadata=True
 
 
 class Storage(abc.ABC):
@@ -106,8 +107,9 @@ class Storage(abc.ABC):
         """The blob's current ETag (one HEAD request on Azure), or None when absent."""
 
     @abc.abstractmethod
-    def list(self, container: str, prefix: str = "") -> Iterator[BlobItem]:
-        """The blobs whose names start with `prefix`, in name order."""
+    def list(self, container: str, prefix: str = "", *, metadata: bool = False) -> Iterator[BlobItem]:
+        """The blobs whose names start with `prefix`, in name order; with `metadata`, each with the
+        metadata it was written with (in the same listing requests: no read per blob)."""
 
     @abc.abstractmethod
     def copy(self, container: str, source: str, target: str, *, target_container: str | None = None) -> None:
@@ -147,9 +149,10 @@ class Storage(abc.ABC):
             return None
         return Document(json.loads(data), etag)
 
-    def create_json(self, container: str, name: str, value: Any) -> str:
+    def create_json(self, container: str, name: str, value: Any, *, metadata: dict[str, str] | None = None) -> str:
         """Create the document only if absent; raises ConditionFailed if it exists."""
-        return self.put_bytes(container, name, _dump(value), if_absent=True, content_type="application/json")
+        return self.put_bytes(container, name, _dump(value), if_absent=True, content_type="application/json",
+                              metadata=metadata)
 
     def replace_json(self, container: str, name: str, value: Any, etag: str) -> str:
         """Replace the document only if unchanged since read; raises ConditionFailed otherwise."""

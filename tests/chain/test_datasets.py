@@ -5,6 +5,7 @@ core) and the real chain on MemoryStorage; `azure_chain` runs the hostile cases 
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -16,6 +17,7 @@ import pytest
 from shared.events import lake
 from shared.model import datasets, registry
 from shared.platform import context, names
+from shared.platform.memory_storage import MemoryStorage
 from tests.helpers.chain import SAMPLE
 
 FEATURE_NUMBER = "income"
@@ -148,8 +150,9 @@ def test_feedback_retrains_once_enough_rows_arrived_not_on_every_call(chain, lab
     assert second["action"] == "retrain"
 
 
-def entry(name: str, rows: int, age_days: float, now: datetime) -> datasets.DatasetFile:
-    return datasets.DatasetFile(name, "e", name.rjust(64, "0")[-64:], rows, (now - timedelta(days=age_days)).isoformat())
+def entry(name: str, rows: int, age_days: float, now: datetime, sha: str | None = None) -> datasets.DatasetFile:
+    return datasets.DatasetFile(name, "e", sha or name.rjust(64, "0")[-64:], rows,
+                                (now - timedelta(days=age_days)).isoformat())
 
 
 def test_the_window_keeps_the_newest_files_and_feedback_stays_within_its_share():
@@ -166,6 +169,33 @@ def test_the_window_keeps_the_newest_files_and_feedback_stays_within_its_share()
     kept = {f.name for f in capped.files}
     assert "labeled/feedback/f1.csv" not in kept and "labeled/feedback/f2.csv" in kept  # the oldest goes first
     assert sum(f.rows for f in capped.files if f.feedback) <= 0.25 * sum(f.rows for f in capped.files)
+
+
+class CountingStorage(MemoryStorage):
+    """MemoryStorage that counts blob reads."""
+
+    reads = 0
+
+    def get_bytes(self, container, name):
+        self.reads += 1
+        return super().get_bytes(container, name)
+
+
+def test_new_rows_are_counted_from_one_listing_not_one_read_per_entry():
+    storage, now = CountingStorage(), datetime(2026, 12, 1, tzinfo=timezone.utc)
+    for n in range(300):
+        name = f"labeled/feedback/2026-12-01/r-{n}.csv" if n % 3 else f"labeled/m/up-{n}.csv"
+        assert datasets.accept(storage, "m", entry(name, 10 + n, 1, now, sha=f"{n:064x}")) is None
+    legacy = entry("labeled/m/before-metadata.csv", 7, 1, now, sha="f" * 64)  # written before entries had it
+    storage.create_json(names.MODELS, f"m/dataset/{legacy.sha256}.json", dataclasses.asdict(legacy))
+    storage.reads = 0
+    counted = datasets.counts(storage, "m")
+    assert storage.reads == 1  # the legacy entry only
+    everything = datasets.entries(storage, "m")
+    assert datasets.new_rows(counted, set()) == datasets.new_rows(everything, set())
+    seen = {f.sha256 for f in everything[:100]}
+    assert datasets.new_rows(counted, seen) == datasets.new_rows(everything, seen)
+    assert datasets.new_rows(counted, seen) != datasets.new_rows(counted, set())
 
 
 def test_an_old_file_changed_in_place_is_left_out_with_the_reason(chain, labeled_frame):

@@ -198,6 +198,20 @@ def test_list_by_prefix_in_name_order_with_properties(storage: Storage, box: str
     assert list(storage.list(box, "nothing/")) == []
 
 
+def test_a_listing_with_metadata_gives_each_blobs_metadata(storage: Storage, box: str):
+    storage.create_json(box, "entries/a.json", {"n": 1}, metadata={"rows": "12", "feedback": "0"})
+    storage.put_bytes(box, "entries/b.bin", b"x", metadata={"rows": "3"})
+    storage.put_bytes(box, "entries/c.bin", b"y")
+    listed = {item.name: item.metadata for item in storage.list(box, "entries/", metadata=True)}
+    assert listed == {"entries/a.json": {"rows": "12", "feedback": "0"}, "entries/b.bin": {"rows": "3"},
+                      "entries/c.bin": {}}
+    assert all(item.metadata == {} for item in storage.list(box, "entries/"))  # only when asked
+    with pytest.raises(ConditionFailed):
+        storage.create_json(box, "entries/a.json", {"n": 2}, metadata={"rows": "99"})
+    assert {i.name: i.metadata for i in storage.list(box, "entries/a", metadata=True)} == {
+        "entries/a.json": {"rows": "12", "feedback": "0"}}
+
+
 def test_copy_is_a_new_blob_and_leaves_the_source(storage: Storage, box: str):
     source_etag = storage.put_bytes(box, "in/a.csv", b"a,b\n1,2\n", content_type="text/csv")
     storage.copy(box, "in/a.csv", "quarantine/a.csv")
