@@ -15,8 +15,9 @@ The job trains with the app's own settings (every `DRIFTLINE_*` app setting: the
 window, the feedback cap, the file limits, the training parameters...), so a run trains the same
 way wherever it trains, except the secrets (`SECRET_SETTINGS`), which never leave the app, and the
 compute selection (the job itself trains where it is). It reaches storage with its managed identity
-(identity-based settings only: a connection string with a key is never copied into a job definition). Requires the optional extra
-`requirements-azureml.txt` (azure-ai-ml) in the function app; see docs/azureml.md.
+(identity-based settings only: a connection string with a key is never copied into a job definition).
+Requires the optional extra `requirements-azureml.txt` (azure-ai-ml) in the function app; see
+docs/azureml.md.
 """
 
 from __future__ import annotations
