@@ -248,6 +248,26 @@ def renew_lease(storage: Storage, message: StepMessage, token: str, lease_second
     return held["value"]
 
 
+def claim_lease(storage: Storage, message: StepMessage, token: str, lease_seconds: float,
+                now: datetime | None = None) -> bool:
+    """Hold the running step's lease as `token`, whoever held it before: for a worker that carries on
+    a step another began (the Azure ML job of a retrain the app submitted and returned from), whose
+    heartbeat then keeps the step from being swept or taken over while it works. False when the step
+    is not running any more."""
+    moment = now or datetime.now(timezone.utc)
+    held = {"value": False}
+
+    def change(run):
+        entry = run["steps"].get(message.step, {})
+        held["value"] = step_status(entry) is StepStatus.RUNNING and not run_status(run["status"]).final
+        if held["value"]:
+            entry["lease"] = _lease(token, moment, lease_seconds)
+        return run
+
+    storage.update_json(names.RUNS, run_blob(message.run_id), change, create=False)
+    return held["value"]
+
+
 def release_lease(storage: Storage, message: StepMessage, token: str) -> None:
     """Give the lease up (the work raised and the host will retry): the retry may begin at once."""
 

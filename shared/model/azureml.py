@@ -149,14 +149,20 @@ def main() -> int:
     settings = load_settings()
     storage = azure_storage.connect(settings.storage)
     message = StepMessage.from_json(os.environ[MESSAGE_VARIABLE])
-    try:
-        data = training.dataset_of_run(storage, settings, message)
-        outputs = training.train_and_stage(storage, settings, message, data,
-                                           compute=f"azureml:{job_name(message.run_id)}")
-    except StopRun as stop:
-        steps.stop_at_step(storage, message, stop)
-        return 1
-    runs.complete_step(storage, message, outputs)
+    holder = f"azureml:{job_name(message.run_id)}"
+    if not runs.claim_lease(storage, message, holder, settings.step_lease_seconds):
+        log.info("run %s: the retrain step is not running any more; the job has nothing to do", message.run_id)
+        return 0
+    # The job's heartbeat keeps the step's lease live while it trains, however long: the sweeper
+    # leaves the step alone and a redelivered message waits, until the job ends or dies.
+    with runs.heartbeat(storage, message, holder, settings.step_lease_seconds):
+        try:
+            data = training.dataset_of_run(storage, settings, message)
+            outputs = training.train_and_stage(storage, settings, message, data, compute=holder)
+        except StopRun as stop:
+            steps.stop_at_step(storage, message, stop)
+            return 1
+        runs.complete_step(storage, message, outputs)
     return 0
 
 

@@ -79,6 +79,50 @@ def test_the_job_trains_with_the_apps_settings_but_its_secrets(tmp_path):
     assert on_the_cluster.code_source == CodeSourceSettings(kind="github", github_repository="acme/ml")
 
 
+def test_the_job_holds_the_steps_lease_while_it_trains_however_long(monkeypatch):
+    """The app's worker submits the job and returns, so its lease runs out; the job claims the lease and
+    renews it while it trains (a live lease is what keeps the sweeper and redelivered copies away, see
+    tests/events/test_timers.py), then completes the step."""
+    import time
+    from datetime import datetime
+
+    from shared.chain import runs
+    from shared.model import training
+    from shared.platform import azure_storage
+    from shared.platform import settings as settings_module
+    from shared.platform.memory_storage import MemoryStorage
+
+    storage = MemoryStorage()
+    app = load_settings({**WORKSPACE, "AzureWebJobsStorage__accountName": "acct", "DRIFTLINE_STEP_LEASE_SECONDS": "3"})
+    run_id, _ = runs.start_run(storage, plan="data", model="churn", trigger={"kind": "manual"}, reason="test")
+    for step in ("fetch", "retrain"):  # the app began retrain, submitted the job and returned
+        message = StepMessage(run_id=run_id, step=step, model="churn", trigger={"kind": "manual"}, reason="test")
+        assert runs.begin_step(storage, message, lease_seconds=3).proceed
+        if step == "fetch":
+            runs.complete_step(storage, message, {})
+    submitted = runs.get_run(storage, run_id)["steps"]["retrain"]["lease"]
+    seen = {}
+
+    def long_training(storage, settings, message, data, compute):
+        time.sleep(4.5)  # past the app's lease: only the job's heartbeat keeps one live
+        lease = runs.get_run(storage, message.run_id)["steps"]["retrain"]["lease"]
+        renewed = datetime.fromisoformat(lease["until"]) > datetime.fromisoformat(submitted["until"])
+        seen.update(holder=lease["token"], renewed=renewed, compute=compute)
+        return {"version_staged": True}
+
+    monkeypatch.setenv(azureml.MESSAGE_VARIABLE, message.to_json())
+    monkeypatch.setattr(settings_module, "load_settings", lambda: app)
+    monkeypatch.setattr(azure_storage, "connect", lambda _: storage)
+    monkeypatch.setattr(training, "dataset_of_run", lambda *args: None)
+    monkeypatch.setattr(training, "train_and_stage", long_training)
+    assert azureml.main() == 0
+    holder = f"azureml:driftline-{run_id}"
+    assert seen == {"holder": holder, "renewed": True, "compute": holder}
+    assert runs.get_run(storage, run_id)["steps"]["retrain"]["status"] == "succeeded"
+    seen.clear()
+    assert azureml.main() == 0 and seen == {}  # a job run again for a finished step trains nothing
+
+
 def test_a_storage_key_is_never_copied_into_a_job():
     settings = load_settings({**WORKSPACE, "AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     with pytest.raises(ValueError, match="identity-based storage"):
