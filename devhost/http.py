@@ -3,7 +3,7 @@
 - Routes use the host's template syntax: `{id}`, `{id:int}` (int, long, alpha, bool, guid,
   double, decimal, datetime, minlength etc. accepted; int/long/alpha/bool/guid/double checked),
   optional `{id?}` and catch-all `{*path}`; matching ignores case. Unknown path: 404; known path,
-  method not allowed: 405 with an Allow header.
+  method not allowed (any method token, QUERY included): 405 with an Allow header.
 - Auth levels as `func start`: keys are not checked unless `require_keys`; then FUNCTION needs
   `x-functions-key` header or `code` query parameter equal to DEVHOST_FUNCTION_KEY (or the master
   key DEVHOST_MASTER_KEY), ADMIN needs DEVHOST_MASTER_KEY, ANONYMOUS is always open.
@@ -351,3 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (QUERY, PROPFIND, ...) goes to the routes too, so it answers 405 with Allow
+        (or 404) as the host does, instead of http.server's 501 HTML page."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)

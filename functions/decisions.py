@@ -50,6 +50,8 @@ def _version(body: dict) -> int:
     from shared.platform.errors import BadRequest
 
     value = body.get("version")
+    if isinstance(value, float) and value.is_integer():  # 2.0 is an integer in JSON (and the description)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadRequest("version must be a registered version number (1, 2, ...).", missing=["version"])
     return value

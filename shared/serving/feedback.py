@@ -79,6 +79,8 @@ def parse_body(body: Any) -> list[Labels]:
             new = Labels(request_id, ref, {i: _label(l, where, i) for i, l in enumerate(labels)}, whole=True)
         elif "label" in item:
             index = item.get("index")
+            if type(index) is float and index.is_integer():  # 2.0 is an integer in JSON
+                index = int(index)
             if type(index) is not int or index < 0:
                 raise BadRequest(f"{where}: index must be the record's position (an integer from 0).")
             new = Labels(request_id, ref, {index: _label(item["label"], where, index)}, whole=False)

@@ -199,15 +199,18 @@ class ScoringLog:
     def flush(self) -> None:
         """Write everything buffered, in the calling thread, and return once it is written.
 
-        Synchronous on purpose: at process exit the executor accepts no new work (concurrent.futures
+        Batches the periodic tick hands to the writer meanwhile are waited for too. Synchronous on
+        purpose: at process exit the executor accepts no new work (concurrent.futures
         shuts down before atexit handlers run), so the exit flush cannot go through it.
         """
         self.wait()
         with self._lock:
             batches = self._failed + ([self._pending] if self._pending is not None else [])
             self._failed, self._pending = [], None
+            in_flight = set(self._in_flight)  # the tick may have handed the partial batch over since the wait
         for batch in batches:
             self._write(batch)
+        wait(in_flight)
 
     def wait(self) -> None:
         """Wait for the batches already handed to the writer (not the partial one still buffering)."""

@@ -75,7 +75,7 @@ def test_the_same_feedback_twice_records_nothing_new_and_different_labels_confli
 
 def test_per_record_feedback_writes_only_those_rows(call, scored, storage, rid):
     response = call("feedback", method="POST", body=[
-        {"request_id": rid, "index": 2, "label": 0},
+        {"request_id": rid, "index": 2.0, "label": 0},  # 2.0 is an integer in JSON, as the description says
         {"request_id": rid, "index": 0, "label": 1},
     ])
     assert response.status_code == 201
@@ -115,6 +115,7 @@ def test_a_client_request_id_is_not_a_join_key(call, scored, storage, rid):
     [
         ({"request_id": RID, "labels": [1, 0]}, 400, ["3 records", "2 labels"]),
         ({"request_id": RID, "index": 3, "label": 1}, 400, ["index 3"]),
+        ({"request_id": RID, "index": 1.5, "label": 1}, 400, ["index must be"]),
         ({"request_id": RID, "labels": [1, None, 0]}, 400, ["label 1"]),
         ({"request_id": RID}, 400, ["labels"]),
         ({"labels": [1]}, 400, ["request_id"]),
@@ -126,7 +127,7 @@ def test_a_client_request_id_is_not_a_join_key(call, scored, storage, rid):
         ({"request_id": RID, "labels": [1, 7, 0]}, 400, ["label 7", "not a class"]),
         ({"request_id": RID, "labels": [1, "", 0]}, 400, ["label 1 is empty"]),
     ],
-    ids=["count-mismatch", "index-out-of-range", "null-label", "no-labels", "no-request-id", "one-malformed-in-list",
+    ids=["count-mismatch", "index-out-of-range", "fractional-index", "null-label", "no-labels", "no-request-id", "one-malformed-in-list",
          "one-unknown-in-list", "nan-label", "infinite-label", "unknown-class", "empty-label"],
 )
 def test_bad_feedback_is_refused_and_writes_nothing(call, scored, storage, rid, body, status, words):

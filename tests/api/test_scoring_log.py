@@ -117,3 +117,33 @@ def test_process_exit_flushes_the_buffer(azure_storage, model_name, trained, con
     request_id = result.stdout.strip()
     assert log_files(storage, model_name) == [LogRef.parse(request_id).blob(model_name)]
     assert [line["request_id"] for line in read_lines(storage, log_files(storage, model_name)[0])] == [request_id] * 2
+
+
+def test_flush_returns_after_a_batch_the_periodic_tick_handed_to_the_writer_meanwhile(storage, model_name,
+                                                                                      monkeypatch):
+    """The tick runs on its own thread: when it hands the partial batch to the writer while `flush` waits
+    for the writes in flight, `flush` still returns only once that batch is written (the load run, tests/reliability/test_load.py,
+    reads the log right after a flush)."""
+    import threading
+    import time
+
+    slow = threading.Event()
+    put_bytes = storage.put_bytes
+
+    def slow_put(*args, **kwargs):
+        slow.wait(0.3)  # the write takes a while, as on a busy storage account
+        return put_bytes(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "put_bytes", slow_put)
+    log = ScoringLog(storage, batch=100, instance="tick")
+    ref = LogRef.parse(log.add(scored_at(model_name, "2024-05-01T10:00:00.000+00:00"), now=0.0))
+    wait = log.wait
+
+    def wait_then_tick() -> None:
+        wait()
+        log.flush_if_older(0.0, now=time.monotonic())  # the tick lands right after the wait
+
+    monkeypatch.setattr(log, "wait", wait_then_tick)
+    log.flush()
+    assert log_files(storage, model_name) == [ref.blob(model_name)]
+    log.close()

@@ -42,6 +42,11 @@ def test_rollback_over_http(chain, quick_retrain):
     assert chain.http("rollback_model", "models/x/rollback", body, name=chain.model).status_code == 409
     assert chain.http("rollback_model", "models/x/rollback", {"by": "a"}, name=chain.model).status_code == 400
     assert [n["event"] for n in chain.notifications()][-1] == "model.rolled_back"
+    half = chain.http("promote_model", "models/x/promote", {**body, "version": 1.5}, name=chain.model)
+    assert half.status_code == 400 and "version" in json.loads(half.get_body())["error"]
+    # 2.0 is an integer in JSON, as functions/openapi.json says `version` is
+    promoted = chain.http("promote_model", "models/x/promote", {**body, "version": 2.0}, name=chain.model)
+    assert promoted.status_code == 200 and registry.resolve(chain.storage, chain.model, "production") == 2
 
 
 def test_route_is_deterministic_and_splits_by_percent():

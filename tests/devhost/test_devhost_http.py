@@ -30,6 +30,9 @@ def test_unknown_route_404_wrong_method_405_catch_all(make_host):
     response = requests.delete(f"{host.url}/api/items/42", timeout=10)
     assert response.status_code == 405
     assert response.headers["Allow"] == "GET, POST"
+    response = requests.request("QUERY", f"{host.url}/api/items/42", timeout=10)  # not http.server's 501
+    assert response.status_code == 405 and response.headers["Allow"] == "GET, POST"
+    assert requests.request("PROPFIND", f"{host.url}/api/nothing-here", timeout=10).status_code == 404
     response = requests.get(f"{host.url}/api/files/a/b/c.txt", timeout=10)
     assert response.status_code == 200 and response.text == "a/b/c.txt"
 

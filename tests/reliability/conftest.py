@@ -3,7 +3,9 @@ run ends with one summary line (printed by pytest, in CI too):
 
     reliability: cases=N clean=N unhandled=0 5xx=0 lost=0 duplicates=0 forged_accepted=0
 
-- unhandled: an exception escaped the code under test (a trigger or a route raised);
+- unhandled: an exception escaped the code under test (a trigger or a route raised); over loopback
+  HTTP, a request that got no answer, or an answer that breaks the contract (an unexpected status, a
+  malformed prediction, an answer the OpenAPI description does not allow);
 - 5xx: a route answered 500 or more (an empty body counts there too);
 - lost: an upload's data is gone or not traceable (original deleted, quarantined without its reason);
 - duplicates: work done twice (a second version, a second deploy of one run);
@@ -13,14 +15,22 @@ Each test asserts its own counts are zero, so the line is a summary, not the onl
 The suite has cases in both tiers of `./driftline test` (the emulator tier holds those that need
 Azurite or devhost): with DRIFTLINE_RELIABILITY_TALLY naming a file, a session adds its counts to it,
 and the line sums every tier run so far, so the last tier's line is the whole suite's.
+
+The load run over loopback (test_load.py) adds a second line, with its own figures:
+
+    load: requests=N sent=N errors=0 error_rate=0.00% p50=...ms p99=...ms within=...s
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +40,10 @@ from tests.chain.conftest import chain, labeled_frame  # noqa: F401  (the chain 
 GITHUB_SECRET = "reliability-github-secret"
 ADO_SECRET = "reliability-ado-secret"
 KINDS = ("clean", "unhandled", "5xx", "lost", "duplicates", "forged_accepted")
+FUNCTION_KEY = "reliability-function-key"
+YEARLY = "0 0 0 1 1 *"  # the app's timers stay quiet during a loopback module
 TALLY: Counter[str] = Counter()
+LOAD_LINES: list[str] = []  # the load run's figures, printed after the reliability line
 
 
 class Tally:
@@ -77,6 +90,65 @@ def serving(hooks_env, storage, model_name, trained):  # noqa: F811
     point(storage, model_name, register_version(storage, model_name, trained[0], run_id="run0001"))
 
 
+@dataclass(frozen=True)
+class Loopback:
+    """The real app served by devhost over loopback HTTP, on a module's own Azurite, with a production
+    model registered; function keys are required, as in Azure."""
+
+    host: Any  # devhost.Host
+    storage: Any  # shared.platform.azure_storage.AzureStorage, the app's storage
+    model: str
+    version: int
+
+    @property
+    def api(self) -> str:
+        return f"{self.host.url}/api"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-functions-key": FUNCTION_KEY}
+
+
+@pytest.fixture(scope="module")
+def loopback(module_azurite, trained, tmp_path_factory) -> Iterator[Loopback]:  # noqa: F811
+    from devhost import Host
+    from function_app import app
+    from shared.platform import context
+    from shared.platform.azure_storage import connect
+    from shared.platform.settings import StorageConnection
+    from shared.serving import scoring
+    from tests.events.test_end_to_end import FAST_HOST_JSON
+    from tests.helpers.api import point, register_version
+
+    connection = module_azurite.endpoints.connection_string
+    storage = connect(StorageConnection(connection_string=connection))
+    model = f"loopback-{uuid.uuid4().hex[:8]}"
+    version = register_version(storage, model, trained[0], run_id="run0001")
+    point(storage, model, version)
+    host_json = tmp_path_factory.mktemp("host") / "host.json"
+    host_json.write_text(json.dumps(FAST_HOST_JSON))
+    settings = {
+        "AzureWebJobsStorage": connection,
+        "DRIFTLINE_MODEL_NAME": model,
+        "DRIFTLINE_TARGET_COLUMN": "label",
+        "DRIFTLINE_GITHUB_SECRET": GITHUB_SECRET,
+        "DRIFTLINE_ADO_SECRET": ADO_SECRET,
+        "DRIFTLINE_SCORING_LOG_BATCH": "100",
+        "DRIFTLINE_DRIFT_SCHEDULE": YEARLY,
+        "DRIFTLINE_RETRAIN_SCHEDULE": YEARLY,
+        "DRIFTLINE_SWEEP_SCHEDULE": YEARLY,
+        "DRIFTLINE_CLEANUP_SCHEDULE": YEARLY,
+        "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
+    }
+    scoring.reset()
+    context.reset()
+    with Host(app, settings, host_json=host_json, port=0, require_keys=True, blob_poll_interval=0.5,
+              drain_timeout=10, host_id=f"reliability-{uuid.uuid4().hex[:8]}") as running:
+        yield Loopback(running, storage, model, version)
+        scoring.reset()  # flushed while the app's settings are still in force
+    context.reset()
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     total = Counter(TALLY)
     shared_file = os.environ.get("DRIFTLINE_RELIABILITY_TALLY")
@@ -88,3 +160,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if total["cases"]:
         line = " ".join(f"{kind}={total[kind]}" for kind in ("cases", *KINDS))
         terminalreporter.write_line(f"reliability: {line}")
+    for line in LOAD_LINES:
+        terminalreporter.write_line(line)
