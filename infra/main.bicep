@@ -274,6 +274,7 @@ var appSettings = {
   DRIFTLINE_CANARY_MIN_REQUESTS: '100'
   DRIFTLINE_CANARY_MAX_LATENCY_MS: '500'
   DRIFTLINE_CANARY_MIN_FEEDBACK: '20'
+  DRIFTLINE_CANARY_CONFIDENCE: '0.95'
   DRIFTLINE_CANARY_FLUSH_REQUESTS: '50'
   DRIFTLINE_NOTIFY_URL: notifyUrl
   DRIFTLINE_NOTIFY_SECRET: empty(notifySecret) && !contains(inVault, 'notify-secret') ? '' : '${vaultReference}notify-secret)'

@@ -5,9 +5,11 @@ Counters live in `models/<name>/canary-stats.json` (ETag-merged), one set for `c
 production's version with other inference code). Scoring adds its batched counts with
 `record_canary_outcome`, the deploy step resets them when a new canary starts, and `evaluate_canary`
 (from the sweeper timer) promotes the canary's release to production, or removes it on error rate,
-latency or feedback quality against production's own counters: accuracy (`feedback_correct` /
-`feedback_total`) for a classifier, mean absolute error (`feedback_abs_error` / `feedback_total`) for
-a regressor, whose canary may be at most DRIFTLINE_QUALITY_TOLERANCE (relative) worse than production.
+latency or feedback quality against production's own counters, an A/B comparison
+(`shared.model.abtest`): accuracy (`feedback_correct` / `feedback_total`) for a classifier, mean absolute
+error (`feedback_abs_error`, with `feedback_abs_error_sq` for its spread, over `feedback_total`) for a
+regressor; the canary is removed only when its feedback is worse than production's by more than
+DRIFTLINE_QUALITY_TOLERANCE (relative for an error) with DRIFTLINE_CANARY_CONFIDENCE.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.chain import notify
-from shared.model import registry, tasks
+from shared.model import abtest, registry, tasks
 from shared.platform import names
 from shared.platform.clock import utcnow
 from shared.platform.names import check_model_name
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
 
-COUNTERS = ("requests", "errors", "latency_ms_sum", "feedback_correct", "feedback_total", "feedback_abs_error")
+COUNTERS = ("requests", "errors", "latency_ms_sum", "feedback_correct", "feedback_total", "feedback_abs_error",
+            "feedback_abs_error_sq")
 SERVING = ("production", "canary")  # the aliases counted
 
 
@@ -46,13 +49,14 @@ def record_canary_outcome(
     feedback_correct: int = 0,
     feedback_total: int = 0,
     feedback_abs_error: float = 0.0,
+    feedback_abs_error_sq: float = 0.0,
 ) -> dict[str, Any]:
     """Add counts for one alias to `models/<name>/canary-stats.json` (ETag-merged); returns them."""
     if alias not in SERVING:
         raise ValueError(f"canary counters are kept for {' and '.join(SERVING)}, not {alias!r}.")
     added = dict(requests=requests, errors=errors, latency_ms_sum=latency_ms_sum,
                  feedback_correct=feedback_correct, feedback_total=feedback_total,
-                 feedback_abs_error=feedback_abs_error)
+                 feedback_abs_error=feedback_abs_error, feedback_abs_error_sq=feedback_abs_error_sq)
 
     def change(stats):
         stats = stats or {"since": utcnow(), "aliases": {}}
@@ -98,6 +102,9 @@ def evaluate_canary(storage: Storage, settings: Settings, model: str, *, by: str
                        data={"alias": "canary", "version": version, "reason": problem, "stats": stats})
         return CanaryDecision("rollback", problem, version, stats)
     why = f"canary healthy after {stats['requests']} requests"
+    evidence = _feedback_comparison(settings, stats, all_stats.get("production"), task)
+    if evidence is not None:
+        why += f"; {evidence.describe()}: {_verdict(evidence)}"
     registry.move_alias(storage, model, "production", version, why=why, by=by, run_id=run_id,
                         code=canary.get("code"))
     notify.enqueue(storage, "model.promoted", model=model, run_id=run_id, key="canary",
@@ -114,24 +121,40 @@ def _canary_problem(settings: Settings, stats: dict[str, Any], production: dict[
     mean_latency = stats.get("latency_ms_sum", 0) / requests
     if mean_latency > settings.canary_max_latency_ms:
         return f"mean latency {mean_latency:.1f} ms above {settings.canary_max_latency_ms} ms"
-    total = stats.get("feedback_total", 0)
-    if total >= settings.canary_min_feedback and production and production.get("feedback_total", 0) >= settings.canary_min_feedback:
-        if task is tasks.Task.REGRESSION:
-            return _error_problem(settings, stats, production)
-        canary_accuracy = stats.get("feedback_correct", 0) / total
-        production_accuracy = production["feedback_correct"] / production["feedback_total"]
-        if canary_accuracy < production_accuracy - settings.quality_tolerance:
-            return (f"feedback accuracy {canary_accuracy:.3f} below production's "
-                    f"{production_accuracy:.3f} by more than {settings.quality_tolerance}")
+    comparison = _feedback_comparison(settings, stats, production, task)
+    if comparison is not None and comparison.worse:
+        return f"{comparison.describe()}: {_verdict(comparison)}"
     return ""
 
 
-def _error_problem(settings: Settings, stats: dict[str, Any], production: dict[str, Any]) -> str:
-    """A regressor's feedback: the canary's mean absolute error against production's."""
-    canary_mae = stats.get("feedback_abs_error", 0) / stats["feedback_total"]
-    production_mae = production.get("feedback_abs_error", 0) / production["feedback_total"]
-    limit = production_mae * (1 + settings.quality_tolerance)
-    if canary_mae > limit:
-        return (f"feedback mean absolute error {canary_mae:.4g} above production's {production_mae:.4g} "
-                f"by more than {settings.quality_tolerance:.0%}")
-    return ""
+def _feedback_comparison(settings: Settings, stats: dict[str, Any], production: dict[str, Any] | None,
+                         task: tasks.Task) -> abtest.Comparison | None:
+    """The A/B comparison once both sides have DRIFTLINE_CANARY_MIN_FEEDBACK labels, else None."""
+    if stats.get("feedback_total", 0) < settings.canary_min_feedback or not production \
+            or production.get("feedback_total", 0) < settings.canary_min_feedback:
+        return None
+    return _compare(settings, stats, production, task)
+
+
+def _verdict(comparison: abtest.Comparison) -> str:
+    if comparison.low is None:
+        return ("worse" if comparison.worse else "not worse") + " beyond the tolerance (point estimates: no spread recorded)"
+    return f"{'worse' if comparison.worse else 'not shown worse'} with {comparison.confidence:.0%} confidence"
+
+
+def _compare(settings: Settings, canary: dict[str, Any], production: dict[str, Any],
+             task: tasks.Task) -> abtest.Comparison:
+    if task is tasks.Task.REGRESSION:
+        return abtest.mean_error(canary.get("feedback_abs_error", 0), _squares(canary), canary["feedback_total"],
+                                 production.get("feedback_abs_error", 0), _squares(production),
+                                 production["feedback_total"], tolerance=settings.quality_tolerance,
+                                 confidence=settings.canary_confidence)
+    return abtest.accuracy(canary.get("feedback_correct", 0), canary["feedback_total"],
+                           production.get("feedback_correct", 0), production["feedback_total"],
+                           tolerance=settings.quality_tolerance, confidence=settings.canary_confidence)
+
+
+def _squares(counters: dict[str, Any]) -> float | None:
+    """The sum of squared errors, or None for counters kept before it was (errors without squares)."""
+    squares = counters.get("feedback_abs_error_sq", 0)
+    return None if not squares and counters.get("feedback_abs_error", 0) else squares

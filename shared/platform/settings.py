@@ -145,6 +145,7 @@ class Settings:
     holdout_percent: int = 20
     canary_max_latency_ms: float = 500.0
     canary_min_feedback: int = 20
+    canary_confidence: float = 0.95  # one-sided: how sure feedback must be that a canary is worse to remove it
     training_compute: str = "local"
     azureml: "AzureMLWorkspace | None" = None
     ci_checks: tuple[str, ...] = ()
@@ -482,6 +483,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         holdout_percent=_number(env, "DRIFTLINE_HOLDOUT_PERCENT", 20, int, 5, 50),
         canary_max_latency_ms=_number(env, "DRIFTLINE_CANARY_MAX_LATENCY_MS", 500.0, float, 0.001),
         canary_min_feedback=_number(env, "DRIFTLINE_CANARY_MIN_FEEDBACK", 20, int, 1),
+        canary_confidence=_number(env, "DRIFTLINE_CANARY_CONFIDENCE", 0.95, float, 0.5, 0.9999),
         training_compute=compute,
         azureml=azureml_workspace(env, compute),
         code_source=code_source_settings(env),

@@ -200,7 +200,8 @@ def _count_for_canary(scorer: "Scorer", model: str, scored: ScoredRequest, pairs
     schema = registry.version_info(scorer.storage, model, scored.version)["schema"]
     if tasks.task_of(schema) is tasks.Task.REGRESSION:
         errors = [error for error in (_abs_error(p, label) for p, label in pairs) if error is not None]
-        scorer.canary.feedback(model, scored.alias, correct=0, total=len(errors), abs_error=sum(errors))
+        scorer.canary.feedback(model, scored.alias, correct=0, total=len(errors), abs_error=sum(errors),
+                               abs_error_sq=sum(error * error for error in errors))
         return
     correct = sum(_same(prediction, label) for prediction, label in pairs)
     scorer.canary.feedback(model, scored.alias, correct=correct, total=len(pairs))

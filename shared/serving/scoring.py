@@ -288,6 +288,7 @@ class _Counts:
     feedback_correct: int = 0
     feedback_total: int = 0
     feedback_abs_error: float = 0.0
+    feedback_abs_error_sq: float = 0.0
 
 
 class CanaryTally:
@@ -312,14 +313,16 @@ class CanaryTally:
             self._since_flush += 1
             return self._take_locked() if self._since_flush >= self.flush_every else None
 
-    def feedback(self, model: str, alias: str, *, correct: int, total: int, abs_error: float = 0.0) -> None:
+    def feedback(self, model: str, alias: str, *, correct: int, total: int, abs_error: float = 0.0,
+                 abs_error_sq: float = 0.0) -> None:
         """Count labels given for requests `alias` served: how many were right (a classifier), or the
-        sum of absolute errors (a regressor), over `total` labels."""
+        sums of absolute errors and of their squares (a regressor), over `total` labels."""
         with self._lock:
             counts = self._counts.setdefault((model, alias), _Counts())
             counts.feedback_correct += correct
             counts.feedback_total += total
             counts.feedback_abs_error += abs_error
+            counts.feedback_abs_error_sq += abs_error_sq
 
     def flush(self) -> None:
         with self._lock:

@@ -94,6 +94,18 @@ def test_healthy_canary_is_promoted(chain, quick_retrain):
     assert canary.evaluate_canary(chain.storage, context.settings(), chain.model).action == "none"
 
 
+def test_a_canary_only_noisily_worse_on_feedback_is_promoted_with_the_evidence(chain, quick_retrain):
+    assert canary_run(chain, quick_retrain) == 2
+    canary.record_canary_outcome(chain.storage, chain.model, "canary", requests=60, feedback_correct=21,
+                                 feedback_total=25)  # 84 % against 90 %: within what 25 labels can tell
+    canary.record_canary_outcome(chain.storage, chain.model, "production", requests=240, feedback_correct=90,
+                                 feedback_total=100)
+    decision = canary.evaluate_canary(chain.storage, context.settings(), chain.model)
+    assert decision.action == "promote", decision.reason
+    assert "feedback accuracy 0.84 on 25 labels against production's 0.9 on 100" in decision.reason
+    assert "90% interval" in decision.reason and "not shown worse with 95% confidence" in decision.reason
+
+
 def test_canary_with_worse_feedback_is_rolled_back(chain, quick_retrain):
     assert canary_run(chain, quick_retrain) == 2
     canary.record_canary_outcome(chain.storage, chain.model, "canary", requests=60, feedback_correct=10,
