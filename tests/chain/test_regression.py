@@ -216,6 +216,8 @@ def test_the_canary_of_a_regressor_is_judged_on_feedback_error(prices, houses):
     expected = sum(abs(p - label) for p, label in zip(answer["predictions"], labels, strict=True))
     assert stats["feedback_total"] == 4 and stats["feedback_correct"] == 0
     assert stats["feedback_abs_error"] == pytest.approx(expected)
+    squares = sum((p - label) ** 2 for p, label in zip(answer["predictions"], labels, strict=True))
+    assert stats["feedback_abs_error_sq"] == pytest.approx(squares)  # the spread of the A/B comparison
 
     canary.record_canary_outcome(prices.storage, prices.model, "production", feedback_total=4,
                                  feedback_abs_error=expected / 2)  # production's error: half the canary's
