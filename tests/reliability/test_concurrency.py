@@ -207,13 +207,16 @@ def test_two_copies_of_one_register_message_at_once(azure_chain, labeled_frame, 
         tally.case("register ran once", None if step["status"] == "succeeded" and step["attempts"] == 1
                    else f"{step['status']} after {step.get('attempts')} attempts", "duplicates")
         check_versions(tally, chain, {run_id: 1})
-        tests = chain.take(names.TEST_QUEUE, run_id)
-        tally.case("one test message", None if len(tests) == 1 else f"{len(tests)} test messages", "duplicates")
-        for body in tests:
+        # a copy that came after the step finished re-sends the next message, in case it was lost
+        for body in chain.take(names.TEST_QUEUE, run_id):
             chain.deliver(names.TEST_QUEUE, body)
+        step = chain.run(run_id)["steps"]["test"]
+        tally.case("test ran once", None if step["status"] == "succeeded" and step["attempts"] == 1
+                   else f"{step['status']} after {step.get('attempts')} attempts", "duplicates")
         deploys = chain.take(names.DEPLOY_QUEUE, run_id)
-        answers = run_at_once([("deliver", ("deploy", deploys[0]))] * 2, processes=2) if len(deploys) == 1 else []
-        if errors_of(tally, "deploy twice at once", answers) and answers:
+        tasks = [("deliver", ("deploy", body)) for body in deploys[:1] * 2 + deploys[1:]]
+        answers = run_at_once(tasks, processes=2)
+        if errors_of(tally, "deploy twice at once", answers):
             run = chain.run(run_id)
             moves = [h for h in registry.aliases(chain.storage, chain.model)[0]["history"] if h["alias"] == "production"]
             tally.case("deployed once", None if run["status"] == "succeeded" and len(moves) == 1 and
