@@ -1,19 +1,18 @@
 """Queue triggers of the chain: fetch -> unit_test -> retrain -> register -> test -> [approve] -> deploy, and notify.
 
 Each step trigger hands its message to `shared.chain.steps.run_step` with the step's core function
-from `shared.model.steps`: the adapter poisons a malformed message, acknowledges a redelivered one,
-and records a StopRun; any other exception propagates so the host retries the message, and
-poisons it after maxDequeueCount.
+from `shared.model.steps` and the message's dequeue count: the adapter poisons a malformed message
+or one for an unknown run, acknowledges a redelivered one, and records a StopRun; any other exception
+propagates so the host retries the message, until its last delivery (maxDequeueCount), which the
+adapter poisons itself with the reason, recorded on the run. The notify trigger does the same with a
+notification that keeps failing (the reason noted on its run, whose state it does not change).
 """
-
-import logging
 
 import azure.functions as func
 
 from shared.platform import names
 
 bp = func.Blueprint()
-log = logging.getLogger(__name__)
 CONNECTION = "AzureWebJobsStorage"
 
 
@@ -31,7 +30,7 @@ def _run(queue: str, step: str, msg: func.QueueMessage) -> None:
         "deploy": model_steps.deploy_step,
     }[step]
     body = msg.get_body().decode("utf-8", errors="replace")
-    steps.run_step(context.storage(), context.settings(), queue, step, body, work)
+    steps.run_step(context.storage(), context.settings(), queue, step, body, work, msg.dequeue_count)
 
 
 @bp.function_name("fetch")
@@ -73,19 +72,8 @@ def deploy(msg: func.QueueMessage) -> None:
 @bp.function_name("notify")
 @bp.queue_trigger(arg_name="msg", queue_name=names.NOTIFY_QUEUE, connection=CONNECTION)
 def notify(msg: func.QueueMessage) -> None:
-    from contextlib import nullcontext
-
     from shared.chain import notify as core
-    from shared.chain import runs
-    from shared.platform import context, logs
+    from shared.platform import context
 
     body = msg.get_body().decode("utf-8", errors="replace")
-    try:
-        notification = core.Notification.from_json(body)
-    except core.InvalidNotification as error:
-        runs.poison(context.storage(), names.NOTIFY_QUEUE, body, str(error))
-        return
-    run = notification.run_id
-    with logs.bound(run, "notify", notification.model) if run else nullcontext():
-        outcome = core.deliver(context.settings(), notification)
-        log.info("notification %s %s: %s", notification.event, notification.delivery, outcome)
+    core.handle(context.storage(), context.settings(), body, msg.dequeue_count)  # logs its outcome

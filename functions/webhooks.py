@@ -34,7 +34,7 @@ def on_push(msg: func.QueueMessage) -> None:
     from shared.chain import runs  # the core loads on first use, not at indexing
     from shared.events import intake
     from shared.events.routing import RoutingError
-    from shared.platform import context
+    from shared.platform import context, dequeue
     from shared.platform.errors import InvalidMessage
 
     body = msg.get_body().decode("utf-8", errors="replace")
@@ -44,6 +44,11 @@ def on_push(msg: func.QueueMessage) -> None:
     except (InvalidMessage, RoutingError) as error:
         log.error("push message not processed: %s", error)
         runs.poison(storage, names.PUSH_QUEUE, body, str(error))
+        return
+    except Exception as error:
+        if not dequeue.last_attempt(msg.dequeue_count):
+            raise  # the host retries it
+        log.error("push message poisoned: %s", intake.give_up(storage, body, error, msg.dequeue_count or 0))
         return
     log.info("delivery %s: %s (%s) %s", outcome.delivery, outcome.action, outcome.detail, ",".join(outcome.run_ids))
 

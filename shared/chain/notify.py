@@ -1,8 +1,12 @@
 """Notifications: queued messages, delivered as signed webhooks to DRIFTLINE_NOTIFY_URL.
 
 A step never calls the receiver itself: it enqueues a notification on the `notify` queue, and the
-notify trigger POSTs it. A failed POST raises, so the host retries it (and poisons it after
-maxDequeueCount); the step that caused it is not held up or repeated.
+notify trigger POSTs it (`handle`). A failed POST raises, so the host retries it; the step that caused
+it is not held up or repeated. The last delivery (maxDequeueCount, `shared.platform.dequeue`) that
+fails too goes to `notify-poison` with the reason, which is also noted on the notification's run as an
+event (a notification failing does not change how the run ended). A notification that is not one this
+app wrote (malformed, or naming a run that does not exist) goes to `notify-poison` at once and is
+never sent.
 
 Each POST carries:
 - `X-Driftline-Event`: what happened (e.g. model.deployed, approval.requested, run.rejected);
@@ -24,7 +28,7 @@ from typing import Any
 
 from shared.platform import names
 from shared.platform.clock import utcnow
-from shared.platform.errors import DriftlineError, InvalidMessage
+from shared.platform.errors import BadRequest, DriftlineError, InvalidMessage
 from shared.platform.settings import Settings
 from shared.platform.signatures import sign_timestamped
 from shared.platform.storage import Storage
@@ -106,6 +110,40 @@ def enqueue(storage: Storage, event: str, *, model: str, run_id: str | None = No
     notification = make(event, model=model, run_id=run_id, data=data, key=key)
     storage.send(names.NOTIFY_QUEUE, notification.to_json())
     return notification
+
+
+def handle(storage: Storage, settings: Settings, body: str, dequeue_count: int | None = None) -> str:
+    """One delivery of a notify-queue message: "delivered", "skipped" (no URL) or "poisoned"; raises
+    DeliveryFailed (the host retries) unless this was the message's last delivery."""
+    from contextlib import nullcontext
+
+    from shared.chain import runs
+    from shared.platform import dequeue, logs
+
+    try:
+        notification = Notification.from_json(body)
+        if notification.run_id is not None and runs.get_run(storage, runs.check_run_id(notification.run_id)) is None:
+            raise InvalidNotification(f"the notification names run {notification.run_id}, which does not exist.")
+    except (InvalidNotification, BadRequest) as error:
+        runs.poison(storage, names.NOTIFY_QUEUE, body, str(error))
+        log.error("notification poisoned: %s", error)
+        return "poisoned"
+    with logs.bound(notification.run_id, "notify", notification.model) if notification.run_id else nullcontext():
+        try:
+            outcome = deliver(settings, notification)
+        except Exception as error:
+            if not dequeue.last_attempt(dequeue_count):
+                raise
+            reason = (f"{notification.event} ({notification.delivery}) not delivered: {type(error).__name__}: "
+                      f"{error}, on each of {dequeue_count} deliveries (maxDequeueCount "
+                      f"{dequeue.max_dequeue_count()}); the message is in {names.NOTIFY_QUEUE}-poison.")
+            runs.poison(storage, names.NOTIFY_QUEUE, body, reason)
+            if notification.run_id is not None:
+                runs.add_event(storage, notification.run_id, f"notification {reason}")
+            log.error("notification poisoned: %s", reason)
+            return "poisoned"
+        log.info("notification %s %s: %s", notification.event, notification.delivery, outcome)
+        return outcome
 
 
 def headers(notification: Notification, body: bytes, secret: str | None, timestamp: str) -> dict[str, str]:

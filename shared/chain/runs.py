@@ -410,10 +410,13 @@ def _send(storage: Storage, message: StepMessage, *, delay_seconds: int | None =
     storage.send(queue, message.to_json(), delay_seconds=delay_seconds)
 
 
-def add_event(storage: Storage, run_id: str, detail: str) -> None:
-    """Note something on the run without changing its state (e.g. an upload joining it)."""
+def add_event(storage: Storage, run_id: str, detail: str, *, once: bool = False) -> None:
+    """Note something on the run without changing its state (e.g. an upload joining it); with `once`,
+    not if the run notes it already (the same upload handled again, or by two workers at once)."""
 
     def change(run):
+        if once and any(event["detail"] == detail for event in run["events"]):
+            return run
         _event(run, None, run["status"], detail)
         run["updated"] = utcnow()
         return run

@@ -8,13 +8,18 @@
    takes the step's lease and marks it begun (`runs.begin_step`): a redelivered message for a finished
    step, or for a run that is over, is acknowledged and does nothing; a copy of a step that another
    worker holds the lease of, or a message ahead of its step, is put back on the queue with a delay;
+   a message for a run that does not exist goes to `<queue>-poison` with that reason;
 3. calls the work under a heartbeat that renews the lease and a meter (`shared.platform.usage`); the
    work completes the step itself (`runs.complete_step`, or pauses for approval), and that write records
    the step's compute on the run; if the work raises, the lease is released first;
 4. a `StopRun` from the work ends the run with its reason (and the user code's traceback) and a
    `run.failed` / `run.rejected` notification, logged at ERROR (failed) or WARNING (rejected) with the
    run id, since the host sees a normal return. Any other exception propagates, so the host retries
-   the message and poisons it after maxDequeueCount.
+   the message; on its last delivery (`shared.platform.dequeue`: the host's dequeue count reached
+   maxDequeueCount) the adapter poisons it itself instead: `<queue>-poison` gets the body and the
+   error, and the run ends failed at this step with the error and its traceback (and `run.failed`),
+   so the reason is on the run, nothing else runs, and the host, seeing a normal return, deletes
+   the message rather than copying it to the poison queue without a reason.
 
 The work functions live with their capability (`shared.model.retrain`, `registry`, `gates`,
 `deploy`); this module knows none of them.
@@ -28,8 +33,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.chain import notify, runs
-from shared.chain.states import RunStatus, StopRun
-from shared.platform import logs, tracing, usage
+from shared.chain.states import RunStatus, StopRun, run_status, step_status
+from shared.platform import dequeue, logs, tracing, usage
 from shared.platform.names import check_model_name
 from shared.platform.errors import BadRequest, InvalidMessage
 from shared.platform.messages import StepMessage
@@ -56,7 +61,9 @@ class StepOutcome:
     run_id: str | None = None
 
 
-def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: str, work: Work) -> StepOutcome:
+def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: str, work: Work,
+             dequeue_count: int | None = None) -> StepOutcome:
+    """Handle one delivery of a step message; `dequeue_count` is the host's (None: not from the host)."""
     try:
         message = StepMessage.from_json(body)
         if message.step != step:
@@ -71,11 +78,23 @@ def run_step(storage: Storage, settings: Settings, queue: str, step: str, body: 
         runs.poison(storage, queue, body, error.message, message.run_id)
         return StepOutcome(StepAction.POISONED, error.message, message.run_id)
     with logs.bound(message.run_id, step, message.model), tracing.step_span(message):
-        return _begin_and_work(storage, settings, step, message, work)
+        try:
+            return _begin_and_work(storage, settings, queue, body, message, work)
+        except Exception as error:
+            if not dequeue.last_attempt(dequeue_count):
+                raise
+            return _exhausted(storage, queue, body, message, error, dequeue_count or 0)
 
 
-def _begin_and_work(storage: Storage, settings: Settings, step: str, message: StepMessage, work: Work) -> StepOutcome:
+def _begin_and_work(storage: Storage, settings: Settings, queue: str, body: str, message: StepMessage,
+                    work: Work) -> StepOutcome:
+    step = message.step
     begin = runs.begin_step(storage, message, lease_seconds=settings.step_lease_seconds)
+    if begin.run is None:  # no record: nothing can run, and nothing may be lost
+        reason = f"run {message.run_id} does not exist; no {step} step can run for it."
+        runs.poison(storage, queue, body, reason)
+        log.error("run %s step %s: poisoned: %s", message.run_id, step, reason)
+        return StepOutcome(StepAction.POISONED, reason, message.run_id)
     if begin.defer_seconds is not None:
         runs.defer(storage, message, begin.defer_seconds)
         log.info("run %s step %s: deferred %d s (%s)", message.run_id, step, begin.defer_seconds, begin.why)
@@ -96,6 +115,26 @@ def _begin_and_work(storage: Storage, settings: Settings, step: str, message: St
             raise
     log.info("run %s step %s: done", message.run_id, step)
     return StepOutcome(StepAction.DONE, "", message.run_id)
+
+
+def _exhausted(storage: Storage, queue: str, body: str, message: StepMessage, error: Exception,
+               attempts: int) -> StepOutcome:
+    """The last delivery failed too: poison the message with the error, and end the run failed at this
+    step with it (unless the run or the step was over already: then only an event notes it)."""
+    import traceback
+
+    reason = (f"step {message.step} raised {type(error).__name__}: {error} on each of {attempts} deliveries "
+              f"of its message (maxDequeueCount {dequeue.max_dequeue_count()}); the message is in {queue}-poison.")
+    runs.poison(storage, queue, body, reason)
+    run = runs.get_run(storage, message.run_id)
+    if run is not None and not run_status(run["status"]).final and not step_status(run["steps"].get(message.step)).final:
+        trace = "".join(traceback.format_exception(error))
+        stop_at_step(storage, message, StopRun(RunStatus.FAILED, reason, traceback=trace))  # logs it at ERROR
+    else:
+        if run is not None:
+            runs.add_event(storage, message.run_id, f"a copy of the {message.step} message was poisoned: {reason}")
+        log.error("run %s step %s: poisoned: %s", message.run_id, message.step, reason)
+    return StepOutcome(StepAction.POISONED, reason, message.run_id)
 
 
 def stop_at_step(storage: Storage, message: StepMessage, stop: StopRun) -> None:

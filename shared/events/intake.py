@@ -4,7 +4,8 @@
 a cheap parse to drop what never starts a run (tags, deletions, other branches), de-duplication by
 delivery id (a create-if-absent record `hooks/<provider>/<delivery>.json`), and one queue message.
 `process` runs from the queue: route the changed paths, start the run (or park it until CI passes),
-or apply a CI outcome to the runs waiting for that commit.
+or apply a CI outcome to the runs waiting for that commit. A message that keeps failing is poisoned
+on its last delivery with the error (`give_up`), which its delivery record keeps too.
 
 A push starts at most one run per repository, branch and commit range (before..after), whatever the
 delivery id says: the delivery header is not signed, so a validly signed push replayed under a new
@@ -29,7 +30,7 @@ from shared.chain.states import RunStatus
 from shared.events import ci_wait, routing, webhooks
 from shared.events.ci_wait import Outcome
 from shared.events.webhooks import CiOutcome, Ignored, Push
-from shared.platform import bodies, names, tracing
+from shared.platform import bodies, dequeue, names, tracing
 from shared.platform.errors import Answer, BadRequest, ConditionFailed, InvalidMessage, Unauthorized
 from shared.platform.settings import Settings
 from shared.platform.storage import Storage
@@ -153,6 +154,19 @@ def process(storage: Storage, settings: Settings, body: str) -> Outcome:
     storage.update_json(names.HOOKS, record_name(provider, delivery),
                         lambda r: {**(r or record), "state": "processed", "outcome": asdict(outcome)})
     return outcome
+
+
+def give_up(storage: Storage, body: str, error: Exception, attempts: int) -> str:
+    """The last delivery of a push-queue message failed too: poison it with the error, which is also
+    kept on the delivery's record (state "poisoned"); returns the reason."""
+    reason = (f"{type(error).__name__}: {error} on each of {attempts} deliveries (maxDequeueCount "
+              f"{dequeue.max_dequeue_count()}); the message is in {names.PUSH_QUEUE}-poison.")
+    runs.poison(storage, names.PUSH_QUEUE, body, reason)
+    message = json.loads(body)  # it parsed before the error, or it would have been poisoned as invalid
+    if webhooks.DELIVERY_ID.match(str(message["delivery"])):  # a name a path can hold
+        storage.update_json(names.HOOKS, record_name(message["provider"], message["delivery"]),
+                            lambda r: {**(r or {}), "state": "poisoned", "reason": reason}, create=False)
+    return reason
 
 
 def _start(storage: Storage, settings: Settings, push: Push) -> Outcome:

@@ -8,7 +8,8 @@
   feedback rows counting only once there are DRIFTLINE_FEEDBACK_MIN_ROWS of them (a single feedback
   call does not retrain). Files that land within DRIFTLINE_RETRAIN_COALESCE_SECONDS of each other
   share one retrain: the run id comes from the time window, the first file creates the run with its
-  retrain message delayed to the end of the window, and later files only note themselves on it.
+  retrain message delayed to the end of the window, and later files only note themselves on it (once
+each, even when workers handle one upload at the same time).
 - `datalake/incoming/...`: new production data, checked for drift against the production model's
   reference profile; the report goes to `reports/<model>/<timestamp>-<source>.{json,html}`. Drift
   starts a retrain with the report attached when there are new labeled rows to learn from; otherwise
@@ -168,7 +169,7 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
     if created:
         return LakeOutcome(name, "retrain", f"{file.rows} rows; {fresh.describe()}; retrain starts in "
                                             f"{delay or 0} s", run_id)
-    runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain")
+    runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain", once=True)
     return LakeOutcome(name, "joined", f"{file.rows} rows; joins the retrain of this window", run_id)
 
 

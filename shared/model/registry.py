@@ -201,6 +201,10 @@ def register(storage: Storage, model: str, run_id: str, *, extra_lineage: dict[s
 
     Idempotent: a second call for the same run returns the same version and writes nothing once
     the marker exists; a call after a crash mid-copy overwrites the partial files and commits.
+    Calls for one run that overlap (a copy of the step taking over an expired lease while the first
+    still copies) write the same bytes: the copies are the staged files, and the version's lineage
+    (which adds the version and the registration time) is written once, create-if-absent, and reused.
+    So a copy finishing after the commit rewrites nothing the marker's digests do not name.
     """
     version = allocate_version(storage, model, run_id)
     target = version_prefix(model, version)
@@ -215,10 +219,9 @@ def register(storage: Storage, model: str, run_id: str, *, extra_lineage: dict[s
     for name in ARTIFACTS:
         data = storage.get_bytes(names.MODELS, source + name)[0]
         if name == "lineage.json":
-            lineage = json.loads(data)
-            lineage.update(extra_lineage or {}, version=version, registered_at=utcnow())
-            data = json.dumps(lineage, indent=1, sort_keys=True).encode()
-        storage.put_bytes(names.MODELS, target + name, data)
+            data = _version_lineage(storage, target, data, version, extra_lineage)
+        else:
+            storage.put_bytes(names.MODELS, target + name, data)
         digests[name] = hashlib.sha256(data).hexdigest()
     lineage = json.loads(storage.get_bytes(names.MODELS, target + "lineage.json")[0])
     marker = {
@@ -236,6 +239,20 @@ def register(storage: Storage, model: str, run_id: str, *, extra_lineage: dict[s
     except ConditionFailed:
         pass  # a concurrent redelivery committed the same run's files first
     return version
+
+
+def _version_lineage(storage: Storage, target: str, staged: bytes, version: int,
+                     extra: dict[str, Any] | None) -> bytes:
+    """The version's lineage.json: the staged lineage with the version and when it was registered,
+    written only if absent; the bytes stored (this call's, or an earlier or concurrent call's)."""
+    lineage = json.loads(staged)
+    lineage.update(extra or {}, version=version, registered_at=utcnow())
+    data = json.dumps(lineage, indent=1, sort_keys=True).encode()
+    try:
+        storage.put_bytes(names.MODELS, target + "lineage.json", data, if_absent=True)
+        return data
+    except ConditionFailed:
+        return storage.get_bytes(names.MODELS, target + "lineage.json")[0]
 
 
 def move_alias(

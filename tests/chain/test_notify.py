@@ -54,8 +54,9 @@ class Receiver:
 def test_notification_is_posted_signed_with_a_stable_delivery_id(chain):
     with Receiver() as receiver:
         chain.configure(notify_url=receiver.url, notify_secret=SECRET)
-        sent = notify.enqueue(chain.storage, "model.deployed", model=chain.model, run_id="r1", data={"version": 3})
-        again = notify.make("model.deployed", model=chain.model, run_id="r1", data={"version": 3})
+        run_id = chain.start([])
+        sent = notify.enqueue(chain.storage, "model.deployed", model=chain.model, run_id=run_id, data={"version": 3})
+        again = notify.make("model.deployed", model=chain.model, run_id=run_id, data={"version": 3})
         assert again.delivery == sent.delivery  # a redelivered step makes the same delivery id
         [body] = chain.take(names.NOTIFY_QUEUE)
         chain.deliver("notify", body)
@@ -64,13 +65,13 @@ def test_notification_is_posted_signed_with_a_stable_delivery_id(chain):
     assert first["verified"] and second["verified"]
     assert first["headers"]["X-Driftline-Event"] == "model.deployed"
     assert first["headers"]["X-Driftline-Delivery"] == second["headers"]["X-Driftline-Delivery"] == sent.delivery
-    assert first["body"]["data"] == {"version": 3} and first["body"]["run_id"] == "r1"
+    assert first["body"]["data"] == {"version": 3} and first["body"]["run_id"] == run_id
 
 
 def test_wrong_secret_does_not_verify_and_refusal_raises_for_a_retry(chain):
     with Receiver(status=503) as receiver:
         chain.configure(notify_url=receiver.url, notify_secret="another-secret")
-        notify.enqueue(chain.storage, "run.rejected", model=chain.model, run_id="r2")
+        notify.enqueue(chain.storage, "run.rejected", model=chain.model, run_id=chain.start([]))
         [body] = chain.take(names.NOTIFY_QUEUE)
         with pytest.raises(notify.DeliveryFailed, match="503"):
             chain.deliver("notify", body)

@@ -42,6 +42,40 @@ def test_crash_between_staging_and_commit_shows_nothing_and_a_rerun_completes(st
     assert registry.load_profile(storage, model, 1) is not None
 
 
+class CheckedBeforeTheCommit:
+    """A storage on which the next registration saw no commit marker: it checked just before another
+    registration of the same run committed, and copies after it."""
+
+    def __init__(self, storage):
+        self.storage, self.hidden = storage, True
+
+    def exists(self, container, name):
+        if self.hidden and name.endswith(registry.COMMIT_MARKER):
+            self.hidden = False
+            return False
+        return self.storage.exists(container, name)
+
+    def __getattr__(self, name):
+        return getattr(self.storage, name)
+
+
+def test_a_registration_overlapping_a_commit_rewrites_nothing_the_marker_does_not_name(storage, unique,
+                                                                                       trained_files, monkeypatch):
+    import hashlib
+
+    model = f"overlap-{unique}"
+    registry.stage(storage, model, "run-a", trained_files)
+    monkeypatch.setattr(registry, "utcnow", lambda: "2026-01-01T00:00:00.000+00:00")
+    assert registry.register(storage, model, "run-a") == 1
+    monkeypatch.setattr(registry, "utcnow", lambda: "2026-01-01T00:05:00.000+00:00")  # the slower copy
+    assert registry.register(CheckedBeforeTheCommit(storage), model, "run-a") == 1
+    [marker] = registry.versions(storage, model)
+    prefix = registry.version_prefix(model, 1)
+    assert {name: hashlib.sha256(storage.get_bytes(names.MODELS, prefix + name)[0]).hexdigest()
+            for name in registry.ARTIFACTS} == marker["sha256"]
+    assert registry.version_info(storage, model, 1)["lineage"]["registered_at"] == "2026-01-01T00:00:00.000+00:00"
+
+
 def test_register_redelivered_registers_once(chain, quick_retrain):
     run_id = chain.start([])
     quick_retrain(run_id)

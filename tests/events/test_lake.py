@@ -98,6 +98,20 @@ def test_labeled_files_in_one_window_share_one_delayed_retrain(storage, function
     assert len(runs_of(storage, model_name)) == 1
 
 
+def test_an_upload_handled_twice_past_its_receipt_check_joins_once(storage, functions, env, unique, model_name):
+    """Two workers given one blob at once both find no receipt yet: the upload joins its run once."""
+    env(DRIFTLINE_RETRAIN_COALESCE_SECONDS="86400")
+    first = f"labeled/{unique}/first.csv"
+    upload(storage, functions, first, csv_bytes(frame(20, seed=1)))
+    name = f"labeled/{unique}/twice.csv"
+    etag = upload(storage, functions, name, csv_bytes(frame(20, seed=2)))
+    storage.delete(names.HOOKS, lake.receipt_name(name, etag.strip('"')))  # as the other worker saw it
+    fire(functions, name, etag, b"")
+    run = runs.get_run(storage, receipt(storage, name, etag)["run_id"])
+    assert [e["detail"] for e in run["events"][1:]] == [f"labeled upload {name} (20 rows) joins this retrain"]
+    assert len(runs_of(storage, model_name)) == 1
+
+
 def test_labeled_without_the_target_is_quarantined_and_the_original_kept(storage, functions, unique):
     name = f"labeled/{unique}/no-target.csv"
     data = csv_bytes(frame(10, seed=5).drop(columns=[TARGET]))
