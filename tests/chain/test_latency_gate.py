@@ -1,5 +1,6 @@
 """The latency gate on a busy machine: warm-up calls are not measured, and the median of the rounds'
-p95s is judged, so a burst of load fails no sound model while a model slow on every call still fails.
+p95s is judged, so a burst of load fails no sound model while a model slow on every call still fails;
+with production measured alongside, sustained load that slows both alike fails no sound model either.
 The clock is scripted (no timing in the test): each predict "takes" what the script says."""
 
 from __future__ import annotations
@@ -54,3 +55,32 @@ def test_a_model_slow_on_every_call_still_fails():
 def test_a_model_slow_in_most_rounds_fails():
     result = gate(lambda n: 90.0 if n < 30 else 2.0)
     assert not result.passed
+
+
+def paired_gate(candidate_ms, production_ms):
+    """The candidate's and production's calls interleaved: even measured calls are the candidate's."""
+    estimator = LogisticRegression().fit(FEATURES, [0, 1, 0, 1])
+    clock = ScriptedClock(lambda n: candidate_ms(n // 2) if n % 2 == 0 else production_ms(n // 2))
+    return gates.latency_gate(SETTINGS, estimator_predictor(estimator), FEATURES, clock=clock,
+                              reference=estimator_predictor(estimator))
+
+
+def test_sustained_load_that_slows_production_alike_does_not_fail_a_sound_model():
+    result = paired_gate(lambda n: 80.0, lambda n: 78.0)  # both over the 50 ms budget: the machine is slow
+    assert result.passed and result.value == 80.0 and result.threshold == round(78.0 * 1.1, 3)
+    assert "production, interleaved on the same rows: p95 78.00 ms, over the budget too" in result.detail
+
+
+def test_a_candidate_slower_than_production_on_a_slow_machine_fails():
+    result = paired_gate(lambda n: 120.0, lambda n: 78.0)
+    assert not result.passed and "at most 10% slower" in result.detail
+
+
+def test_a_candidate_over_the_budget_while_production_is_within_it_fails():
+    result = paired_gate(lambda n: 60.0, lambda n: 20.0)
+    assert not result.passed and result.threshold == 50 and "the candidate itself is too slow" in result.detail
+
+
+def test_within_the_budget_production_is_not_needed():
+    result = paired_gate(lambda n: 4.0, lambda n: 300.0)
+    assert result.passed and result.threshold == 50
