@@ -5,8 +5,8 @@ the storage account its environment names (Azurite); with a kill point it dies b
     python -m tests.reliability.kill_worker [--kill '<point as JSON>']
 
 One JSON request a line on stdin, one JSON answer a line on stdout (anything the code prints goes
-to stderr, with the logs). Each request names its run's "model" (the app's DRIFTLINE_MODEL_NAME
-while it runs, so one worker serves runs of several models) and one of:
+to stderr, with the logs). Each request carries its run's "settings" (app settings set, or removed
+when null, while it runs: one worker serves the runs of several models) and one of:
 - {"deliver": "<queue>", "body": "<message>"}: the queue trigger of that queue, with the message;
 - {"upload": "<blob under labeled/>", "etag": "<etag>"}: the labeled-data blob trigger (`on_labeled`);
 - {"sweep": seconds}: the sweeper (`shared.jobs.sweeper.sweep`) with its clock that far ahead, as if
@@ -97,8 +97,13 @@ def triggers() -> dict[str, Any]:
 
 
 def handle(storage: KillingStorage, functions: dict[str, Any], request: dict[str, Any]) -> None:
-    if request["model"] != os.environ.get("DRIFTLINE_MODEL_NAME"):  # a worker serves any model's run
-        os.environ["DRIFTLINE_MODEL_NAME"] = request["model"]
+    settings = {key: value for key, value in request["settings"].items() if os.environ.get(key) != value}
+    for key, value in settings.items():  # a worker serves the runs of any model, with their settings
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if settings:
         context.reset()
     if "deliver" in request:
         storage.step = QUEUES[request["deliver"]]

@@ -5,15 +5,18 @@ is worked by worker processes (`tests/reliability/kill_worker.py`, started with 
 through the app's own triggers; this test stands in for the Functions host: it takes the run's
 messages off the queues and hands each to a worker. The first worker of each case carries a kill
 point and dies by SIGKILL there, at one boundary of one step:
-- after an artifact write (the dataset entry, the first and the last staged artifact, the version
-  number taken, the first file copied into the version folder, committed.json);
+- after an artifact write (the dataset entry, the snapshot archive of a watched repository's commit
+  before its manifest, the first and the last staged artifact, the version number taken, the first
+  file copied into the version folder, committed.json);
 - before the commit write (the upload's receipt, committed.json, the run record write that
   completes the step, the aliases.json write of deploy, the run's final write);
 - before the next message (the first step's, the next step's, deploy's notification).
 Then the restart, as the host does after a worker died: the message it held becomes visible again
 and a NEW worker (no kill point) gets it once the dead worker's step lease (3 s here) has expired,
 then works the rest of the run; when nothing is left on the queues while the run is still running,
-the sweeper runs with its clock past the step timeout, as it would later.
+the sweeper runs with its clock past the step timeout, as it would later. The built-in model trains
+(few rows, few iterations), except in the snapshot case, whose run trains and tests the example
+repository's code (examples/churn, its model renamed) in the sandbox.
 
 Each case is counted on the reliability line (tests/reliability/conftest.py):
 - lost: the run did not end succeeded, the upload's blob, dataset entry or receipt is gone, its
@@ -33,6 +36,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +62,9 @@ from shared.platform.errors import BlobNotFound
 from shared.platform.settings import StorageConnection
 from shared.platform.storage import Storage
 from tests.helpers import queues
+from tests.chain.conftest import EXAMPLE
 from tests.helpers.chain import SMALL_MODEL, STEP_QUEUES
+from tests.repo.gitrepo import GitRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = "3"  # the least DRIFTLINE_STEP_LEASE_SECONDS allows: a dead worker's step is free soon
@@ -79,9 +85,10 @@ class Point:
     queue: str | None = None
     nth: int = 1
     step_status: str | None = None  # only run record writes with the step at this status
+    repository: bool = False  # the run's code comes from a watched git repository, not the built-in model
 
     def spec(self) -> str:
-        return json.dumps({key: value for key, value in asdict(self).items() if key != "label"})
+        return json.dumps({key: value for key, value in asdict(self).items() if key not in ("label", "repository")})
 
 
 def completes(step: str) -> Point:
@@ -100,7 +107,11 @@ POINTS = {
         sends("intake", names.FETCH_QUEUE, "the first step's message (the run record is written)"),
         Point("intake", "before the receipt write (the commit write)", "before", names.HOOKS, r"^uploads/\w+\.json$"),
     ],
-    "fetch": [completes("fetch"), sends("fetch", names.RETRAIN_QUEUE, "the next step's message")],
+    "fetch": [
+        Point("fetch", "after the snapshot archive write, before its manifest (a code source)", "after", names.CODE,
+              r"\.tar\.gz$", repository=True),
+        completes("fetch"), sends("fetch", names.RETRAIN_QUEUE, "the next step's message"),
+    ],
     "retrain": [
         Point("retrain", "after the first staged artifact write", "after", names.MODELS, STAGED),
         Point("retrain", "after the last staged artifact write", "after", names.MODELS, STAGED,
@@ -158,10 +169,11 @@ class Worker:
             self.process.wait(timeout=60)
 
 
-def worker_env(connection_string: str, model: str = "") -> dict[str, str]:
+def worker_env(connection_string: str, settings: dict[str, str | None] | None = None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DRIFTLINE_")}
+    env.update({key: value for key, value in (settings or {}).items() if value is not None})
     env.update({
-        "AzureWebJobsStorage": connection_string, "DRIFTLINE_MODEL_NAME": model,
+        "AzureWebJobsStorage": connection_string,
         "DRIFTLINE_TRAINING_ENTRY_POINT": SMALL_MODEL, "DRIFTLINE_LATENCY_BUDGET_MS": "600000",
         "DRIFTLINE_LATENCY_REPETITIONS": "3", "DRIFTLINE_RETRAIN_COALESCE_SECONDS": "0",
         "DRIFTLINE_STEP_LEASE_SECONDS": LEASE_SECONDS, "DRIFTLINE_STEP_TIMEOUT_MINUTES": "1",
@@ -207,7 +219,9 @@ def run_case(host: Host, point: Point) -> Case:
     storage, model = host.storage, f"kill-{uuid.uuid4().hex[:10]}"
     blob = f"{names.LABELED_PREFIX}{model}/data.csv"
     case = Case(model, blob, storage.put_bytes(names.DATALAKE, blob, host.data).strip('"'))
-    first = Worker(worker_env(host.connection_string, model), host.logs / f"{model}-killed.log", point)
+    settings = {"DRIFTLINE_MODEL_NAME": model,
+                "DRIFTLINE_CODE_SOURCE": f"git:{watched(host.logs / model, model)}" if point.repository else None}
+    first = Worker(worker_env(host.connection_string, settings), host.logs / f"{model}-killed.log", point)
     worker, restarted = first, None
     hand: list[dict[str, Any]] = [{"upload": blob, "etag": case.etag}]  # what the host holds, not yet done
     tries: dict[str, int] = {}
@@ -219,7 +233,7 @@ def run_case(host: Host, point: Point) -> Case:
                 if worker is first or run is None or run_status(run["status"]).final or case.swept:
                     break
                 hand, case.swept = [{"sweep": SWEEP_AHEAD_SECONDS}], case.swept + 1
-            answer = worker.call({**hand[0], "model": model})
+            answer = worker.call({**hand[0], "settings": settings})
             if answer is None:  # the kill point: what it held becomes visible again, to another worker
                 case.reached = True
                 case.at_kill = half_written(storage, model)
@@ -237,6 +251,18 @@ def run_case(host: Host, point: Point) -> Case:
         if restarted is not None:
             host.restarted.put(restarted)
     return case
+
+
+def watched(folder: Path, model: str) -> Path:
+    """The example repository (examples/churn) with this case's model, committed on main."""
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    config = folder / "driftline.toml"
+    config.write_text(config.read_text().replace('name = "churn"', f'name = "{model}"')
+                      .replace("n_estimators = 200", "n_estimators = 20"))  # small data, few trees: quick
+    repository = GitRepo(folder)
+    repository.git("add", "-A")
+    repository.git("commit", "-q", "-m", "the churn model")
+    return folder
 
 
 def describe(request: dict[str, Any]) -> str:
@@ -358,4 +384,7 @@ def test_a_worker_killed_at_each_boundary_of_the_step_and_restarted_ends_the_run
     assert not unreached, f"{step}: kill points the run never reached: {unreached}"
     for point in POINTS[step]:
         judge(tally, f"{step} killed {point.label}", storage, cases[point])
+        if point.repository:  # the case ran the repository's code, not the built-in model
+            listed = registry.versions(storage, cases[point].model)
+            assert listed and listed[0]["commit"], f"{point.label}: no version trained from the repository: {listed}"
     tally.assert_clean()
