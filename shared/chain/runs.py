@@ -16,7 +16,9 @@ steps have not succeeded is put back too (`defer`), not run and not failed.
 
 Order matters for crash safety: the outputs are recorded before the next message is sent, and a
 redelivered message for a finished step re-sends the next message if the next step never began,
-so a worker killed between the two writes neither loses the chain nor repeats the step's work.
+so a worker killed between the two writes neither loses the chain nor repeats the step's work. A
+run's first message lost between `start_run`'s two writes is sent again by a redelivery of what
+started the run (`send_first_again`), or by the sweeper (`resend_step`).
 """
 
 from __future__ import annotations
@@ -432,6 +434,18 @@ def message_for_step(run: dict[str, Any], step: str) -> StepMessage:
     for earlier in run["steps_planned"][: run["steps_planned"].index(step)]:
         payload.update(run["steps"].get(earlier, {}).get("outputs", {}))
     return first.next(step, payload)
+
+
+def send_first_again(storage: Storage, run_id: str, *, delay_seconds: int | None = None) -> bool:
+    """Send a running run's first message again when none of its steps has begun: a crash between
+    `start_run`'s two writes lost it (a redelivery of what started the run calls this). If the first
+    message was not lost, the copy does what any redelivered step message does: waits or nothing.
+    False (nothing sent) when a step began or the run is not running."""
+    run = get_run(storage, run_id)
+    if run is None or run_status(run["status"]) is not RunStatus.RUNNING or run["steps"]:
+        return False
+    _send(storage, StepMessage.from_json(run["first_message"]), delay_seconds=delay_seconds)
+    return True
 
 
 def resend_step(storage: Storage, run_id: str, step: str, detail: str) -> bool:

@@ -24,7 +24,10 @@ handler returns normally, so the trigger does not retry it and other uploads are
 `hooks/uploads/<hash>.json` is written when it was handled, and the runs it starts have ids derived
 from it, so a duplicate delivery of the same upload does nothing. A labeled upload's run id is also
 claimed (`hooks/uploads/<hash>.run.json`, create-if-absent) before the run is created, so a delivery
-after a crash between the run and the receipt, even in a later coalescing window, joins the same run.
+after a crash between the run and the receipt, even in a later coalescing window, joins the same run;
+when none of that run's steps has begun, it sends the run's first message again (delayed to the end
+of its window), since a crash between the run record and that message would otherwise leave the run
+waiting for the sweeper's step timeout (a copy that was not lost does nothing twice).
 
 Files are streamed from storage (the drift engine's readers spool non-seekable streams to a temporary
 file). An incoming batch is never whole in memory; a labeled file is, once decoded, as training will
@@ -152,7 +155,7 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
         delay = max(1, math.ceil((bucket + 1) * window - now.timestamp()))
     else:
         run_id, delay = runs.run_id_for("labeled", name, etag), None
-    run_id = claim_run(storage, name, etag, run_id)
+    run_id, retried = claim_run(storage, name, etag, run_id)
     pending = drift_pending(storage, settings.model_name)
     reason = f"new labeled data: {name}" + (f"; answers the drift of {pending['at']} ({pending['reason']})"
                                               if pending else "")
@@ -169,25 +172,29 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
     if created:
         return LakeOutcome(name, "retrain", f"{file.rows} rows; {fresh.describe()}; retrain starts in "
                                             f"{delay or 0} s", run_id)
-    runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain", once=True)
-    return LakeOutcome(name, "joined", f"{file.rows} rows; joins the retrain of this window", run_id)
+    # A retry of this upload (its claim was there) after a crash between the run record and its first
+    # message: nothing else would send that message before the sweeper's step timeout.
+    resent = retried and runs.send_first_again(storage, run_id, delay_seconds=delay)
+    again = "; no step had begun, so the first step's message was sent again" if resent else ""
+    runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain{again}", once=True)
+    return LakeOutcome(name, "joined", f"{file.rows} rows; joins the retrain of this window{again}", run_id)
 
 
 def claim_name(name: str, etag: str) -> str:
     return f"uploads/{runs.run_id_for(name, etag)}.run.json"
 
 
-def claim_run(storage: Storage, name: str, etag: str, run_id: str) -> str:
-    """The run this upload belongs to, fixed before the run is created: the first handling records
-    `run_id` (create-if-absent), every later one (a redelivery after a crash, in another coalescing
-    window) gets the recorded one. So a crash anywhere between here and the receipt never makes a
-    second run for the same upload."""
+def claim_run(storage: Storage, name: str, etag: str, run_id: str) -> tuple[str, bool]:
+    """The run this upload belongs to, fixed before the run is created, and whether an earlier
+    handling of it claimed it: the first handling records `run_id` (create-if-absent), every later one
+    (a redelivery after a crash, in another coalescing window) gets the recorded one. So a crash
+    anywhere between here and the receipt never makes a second run for the same upload."""
     try:
         storage.create_json(names.HOOKS, claim_name(name, etag), {"name": name, "etag": etag, "run_id": run_id})
-        return run_id
+        return run_id, False
     except ConditionFailed:
         claimed = storage.read_json(names.HOOKS, claim_name(name, etag))
-        return run_id if claimed is None else str(claimed.value["run_id"])
+        return (run_id, False) if claimed is None else (str(claimed.value["run_id"]), True)
 
 
 def validate_labeled(storage: Storage, settings: Settings, name: str, etag: str,
