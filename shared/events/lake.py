@@ -175,8 +175,10 @@ def _labeled(storage: Storage, settings: Settings, name: str, etag: str, now: da
     # A retry of this upload (its claim was there) after a crash between the run record and its first
     # message: nothing else would send that message before the sweeper's step timeout.
     resent = retried and runs.send_first_again(storage, run_id, delay_seconds=delay)
+    runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain", once=True)
     again = "; no step had begun, so the first step's message was sent again" if resent else ""
-    runs.add_event(storage, run_id, f"labeled upload {name} ({file.rows} rows) joins this retrain{again}", once=True)
+    if resent:
+        runs.add_event(storage, run_id, f"labeled upload {name} handled again{again}")
     return LakeOutcome(name, "joined", f"{file.rows} rows; joins the retrain of this window{again}", run_id)
 
 
