@@ -314,10 +314,9 @@ def latency_gate(settings: Settings, predictor: Predictor, features,
     each measured call is followed by one of the reference on the same row, so sustained load slows
     both alike: over the budget, the candidate passes when the reference's p95 misses the budget too
     and the candidate's is at most LATENCY_RELATIVE_SLACK above it."""
-    for index in range(LATENCY_WARMUP):
-        predictor.predict(features.iloc[[index % len(features)]])
-        if reference is not None:
-            reference.predict(features.iloc[[index % len(features)]])
+    _warm_up(predictor, features)
+    if reference is not None and not _can_score(reference, features.iloc[:settings.latency_repetitions]):
+        reference = None  # production cannot score these rows (the quality gate says why): judged alone
     timings: list[float] = []
     reference_timings: list[float] = []
     for index in range(settings.latency_repetitions):
@@ -341,6 +340,21 @@ def latency_gate(settings: Settings, predictor: Predictor, features,
                           + (f"over the budget too, so the machine is slow: the candidate may be at most "
                              f"{LATENCY_RELATIVE_SLACK:.0%} slower ({limit:.2f} ms)" if slow_machine
                              else "within the budget, so the candidate itself is too slow"))
+
+
+def _warm_up(predictor: Predictor, features) -> None:
+    for index in range(LATENCY_WARMUP):
+        predictor.predict(features.iloc[[index % len(features)]])
+
+
+def _can_score(predictor: Predictor, rows) -> bool:
+    """Warm the reference up; False when it raises on the rows it would be timed on."""
+    try:
+        _warm_up(predictor, rows)
+        predictor.predict(rows)
+    except Exception:
+        return False
+    return True
 
 
 def _timed_ms(predictor: Predictor, row, clock: Callable[[], float]) -> float:

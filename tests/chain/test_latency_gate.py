@@ -84,3 +84,17 @@ def test_a_candidate_over_the_budget_while_production_is_within_it_fails():
 def test_within_the_budget_production_is_not_needed():
     result = paired_gate(lambda n: 4.0, lambda n: 300.0)
     assert result.passed and result.threshold == 50
+
+
+def test_a_production_that_cannot_score_the_rows_leaves_the_candidate_judged_alone():
+    class Refusing:
+        source = "refuses every row"
+        predict_proba = None
+
+        def predict(self, rows):
+            raise ValueError("outside the training range")
+
+    estimator = LogisticRegression().fit(FEATURES, [0, 1, 0, 1])
+    result = gates.latency_gate(SETTINGS, estimator_predictor(estimator), FEATURES,
+                                clock=ScriptedClock(lambda n: 70.0), reference=Refusing())
+    assert not result.passed and result.threshold == 50 and "production" not in result.detail
