@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import azure.functions as func
 import pytest
@@ -14,7 +13,7 @@ from shared.chain import runs
 from shared.events import lake, quarantine
 from shared.platform import names
 from tests.helpers.event_data import FEATURES, TARGET, csv_bytes, frame, parquet_bytes
-from tests.helpers.events import messages_for, queued, runs_of
+from tests.helpers.events import invocation, messages_for, queued, runs_of
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -34,11 +33,6 @@ def fire(functions, name: str, etag: str, data: bytes, *, function: str | None =
                                  blob_properties={"ETag": etag, "ContentLength": len(data)})
     functions[function](blob, invocation(traceparent))
 
-
-def invocation(traceparent: str | None = None) -> SimpleNamespace:
-    """The `context` the worker passes (func.Context): its trace context holds the host's traceparent."""
-    return SimpleNamespace(invocation_id="test", function_name="lake",
-                           trace_context=SimpleNamespace(trace_parent=traceparent, trace_state="", attributes={}))
 
 
 def queued_runs(storage) -> list[dict]:

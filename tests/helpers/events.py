@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from shared.platform import names
 from shared.platform.storage import Storage
@@ -24,6 +25,13 @@ def runs_of(storage: Storage, model: str) -> list[dict]:
         if isinstance(run, dict) and run.get("model") == model:  # the session Azurite holds other tests' blobs too
             found.append(run)
     return found
+
+
+def invocation(traceparent: str | None = None) -> SimpleNamespace:
+    """The `context` the Python worker passes a function (func.Context's shape): its trace context
+    holds the traceparent the host gave the invocation."""
+    return SimpleNamespace(invocation_id="test", function_name="lake",
+                           trace_context=SimpleNamespace(trace_parent=traceparent, trace_state="", attributes={}))
 
 
 def drain(storage: Storage, functions: dict[str, Callable], queue: str = names.PUSH_QUEUE,

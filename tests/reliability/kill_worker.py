@@ -38,6 +38,7 @@ import azure.functions as func
 
 from shared.platform import context, names
 from shared.platform.azure_storage import AzureStorage, service_clients
+from tests.helpers.events import invocation
 
 QUEUES = {names.FETCH_QUEUE: "fetch", names.UNIT_TEST_QUEUE: "unit_test", names.RETRAIN_QUEUE: "retrain",
           names.REGISTER_QUEUE: "register", names.TEST_QUEUE: "test", names.DEPLOY_QUEUE: "deploy"}
@@ -114,7 +115,7 @@ def handle(storage: KillingStorage, functions: dict[str, Any], request: dict[str
         data = storage.get_bytes(names.DATALAKE, blob)[0]
         functions["on_labeled"](func.blob.InputStream(
             data=data, name=f"{names.DATALAKE}/{blob}", length=len(data),
-            uri=f"http://127.0.0.1/{names.DATALAKE}/{blob}", blob_properties={"ETag": request["etag"]}))
+            uri=f"http://127.0.0.1/{names.DATALAKE}/{blob}", blob_properties={"ETag": request["etag"]}), invocation())
     else:
         from shared.jobs import sweeper
 
