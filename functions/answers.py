@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -55,18 +56,19 @@ def respond(where: str, call: Callable[[], "Answer | dict[str, Any]"], req: func
             settings = context.settings()
             limits = bodies.webhook_limits(settings) if webhook else bodies.api_limits(settings)
             bodies.check_size(len(req.get_body()), limits)
-        if req is not None and (webhook or traced):
-            from shared.platform import tracing
-
-            with tracing.event_span(f"driftline {where}", req.headers.get("traceparent")):
-                result = call()
-        else:
+        with _event_span(where, req) if req is not None and (webhook or traced) else nullcontext():
             result = call()
     except Exception as error:
         answer = error_answer(where, error)
     else:
         answer = result if isinstance(result, Answer) else Answer(200, result)
     return json_response(answer.body, answer.status, answer.headers or None)
+
+
+def _event_span(where: str, req: func.HttpRequest):
+    from shared.platform import tracing
+
+    return tracing.event_span(f"driftline {where}", req.headers.get("traceparent"))
 
 
 def respond_html(where: str, call: Callable[[], "str | bytes"], error_page: Callable[[int, dict[str, Any]], str],

@@ -159,28 +159,45 @@ def evaluate(storage: Storage, settings: Settings, model: str, version: int,
     features = holdout[[f["name"] for f in schema["features"]]]
     labels = holdout[schema["target"]]
     task = tasks.task_of(schema)
-    results.append(quality_gate(storage, settings, model, version, predictor, features, labels, task))
-    results.append(latency_gate(settings, predictor, features, reference=_production_predictor(
-        storage, model, version, features)))
+    production = _production(storage, model, version, features)  # loaded once, for both comparisons
+    results.append(quality_gate(settings, predictor, features, labels, task, production))
+    results.append(latency_gate(settings, predictor, features,
+                                reference=None if production is None else production.predictor))
     if settings.integration_tests:
         results.append(integration_gate(settings.integration_tests, predictor.estimator, holdout))
     return results
 
 
-def _production_predictor(storage: Storage, model: str, version: int, features) -> Predictor | None:
-    """Production's predictor when it can score these rows (the latency gate's reference), else None."""
+@dataclass(frozen=True)
+class Production:
+    """The production version the gates compare with, and its predictor when it can score the held-out
+    rows (else `problem` says why not); `tested` when it is the version under test (an app-code run
+    tests production's version with new inference code), which is compared with nothing."""
+
+    version: int
+    schema: dict[str, Any]
+    predictor: Predictor | None
+    problem: str = ""
+    tested: bool = False
+
+
+def _production(storage: Storage, model: str, version: int, features) -> Production | None:
+    """What serves, loaded once for the quality gate and the latency gate; None when nothing serves."""
     from shared.model.code import predictor_for
 
     production = registry.resolve(storage, model, "production")
-    if production is None or production == version:
+    if production is None:
         return None
+    if production == version:
+        return Production(production, {}, None, tested=True)
     schema = registry.version_info(storage, model, production)["schema"]
-    if any(f["name"] not in features.columns for f in schema["features"]):
-        return None
+    missing = [f["name"] for f in schema["features"] if f["name"] not in features.columns]
+    if missing:
+        return Production(production, schema, None, f"the held-out rows lack its feature(s) {', '.join(missing[:5])}")
     try:
-        return predictor_for(storage, model, production)
-    except Exception:  # the quality gate says why production cannot score; latency then judges alone
-        return None
+        return Production(production, schema, predictor_for(storage, model, production))
+    except Exception as error:
+        return Production(production, schema, None, f"its inference raised {type(error).__name__}: {error}")
 
 
 def predictor_quality(predictor: Predictor, features, labels, task: tasks.Task) -> dict[str, Any]:
@@ -250,7 +267,8 @@ def _kind(dtype: str) -> str:
     return np.dtype(dtype).kind if dtype != "object" else "O"
 
 
-def quality_gate(storage, settings, model, version, predictor, features, labels, task: tasks.Task) -> GateResult:
+def quality_gate(settings: Settings, predictor: Predictor, features, labels, task: tasks.Task,
+                 production: Production | None) -> GateResult:
     """This version against production on the same held-out rows, in the metric's direction."""
     try:
         metric = tasks.metric_for(settings.quality_metric, task)
@@ -263,38 +281,33 @@ def quality_gate(storage, settings, model, version, predictor, features, labels,
         return GateResult("quality", GateOutcome.FAILED, detail=f"scoring the held-out rows raised {type(error).__name__}: {error}")
     if value is None:
         return GateResult("quality", GateOutcome.FAILED, detail=f"{name} cannot be computed for this model")
-    production = registry.resolve(storage, model, "production")
-    if production is None or production == version:
+    if production is None or production.tested:
         why = "no production model to compare with" if production is None else "this version is production"
         return GateResult("quality", GateOutcome.PASSED, value=value, detail=f"{name} {value:.4f}; {why}")
-    baseline, problem = _production_quality(storage, model, production, features, labels, task, name)
+    baseline, problem = _production_quality(production, features, labels, task, name)
     if baseline is None:
         rule = settings.unscorable_production
         effect = ("the run is rejected" if rule == "fail" else "the run goes on with this warning")
         return GateResult("quality", GateOutcome.NOT_EVALUATED, value=value,
-                          detail=f"{name} {value:.4f}, but production v{production} cannot be scored on these rows "
+                          detail=f"{name} {value:.4f}, but production v{production.version} cannot be scored on these rows "
                                  f"({problem}); DRIFTLINE_UNSCORABLE_PRODUCTION={rule}: {effect}")
     threshold = metric.threshold(baseline, settings.quality_tolerance)
     kind = "relative" if metric.relative_tolerance else "absolute"
     return _judged(
         "quality", metric.acceptable(value, threshold), value=value, threshold=threshold,
-        detail=f"{name} {value:.4f} vs production v{production} {baseline:.4f} on the same held-out rows "
+        detail=f"{name} {value:.4f} vs production v{production.version} {baseline:.4f} on the same held-out rows "
                f"({metric.direction}; {kind} tolerance {settings.quality_tolerance})",
     )
 
 
-def _production_quality(storage, model, production, features, labels, task, name) -> tuple[float | None, str]:
+def _production_quality(production: Production, features, labels, task, name) -> tuple[float | None, str]:
     """Production's metric on the rows, or (None, why it cannot be scored)."""
-    from shared.model.code import predictor_for
-
-    schema = registry.version_info(storage, model, production)["schema"]
-    if tasks.task_of(schema) is not task:
-        return None, f"it is a {tasks.task_of(schema)} model and this version a {task} one"
-    missing = [f["name"] for f in schema["features"] if f["name"] not in features.columns]
-    if missing:
-        return None, f"the held-out rows lack its feature(s) {', '.join(missing[:5])}"
+    if tasks.task_of(production.schema) is not task:
+        return None, f"it is a {tasks.task_of(production.schema)} model and this version a {task} one"
+    if production.predictor is None:
+        return None, production.problem
     try:
-        baseline = predictor_quality(predictor_for(storage, model, production), features, labels, task).get(name)
+        baseline = predictor_quality(production.predictor, features, labels, task).get(name)
     except Exception as error:
         return None, f"its inference raised {type(error).__name__}: {error}"
     return (baseline, "") if baseline is not None else (None, f"{name} cannot be computed for it")
