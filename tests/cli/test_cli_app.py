@@ -9,9 +9,7 @@ reject, retrain on demand, promote, roll back to any version, and open the lates
 from __future__ import annotations
 
 import getpass
-import json
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from shared.platform import names
 from shared.platform.azure_storage import AzureStorage, connect
 from shared.platform.settings import StorageConnection
 from tests.cli.conftest import cli_runner, write_settings
-from tests.events.test_end_to_end import FAST_HOST_JSON, YEARLY
+from tests.helpers.app_host import app_on_devhost
 from tests.helpers.event_data import FEATURES, TARGET, csv_bytes, frame
 
 MODEL = "cli-model"
@@ -38,13 +36,7 @@ def app_storage(module_azurite) -> tuple[str, AzureStorage]:
 
 @pytest.fixture(scope="module")
 def host(app_storage, tmp_path_factory) -> Iterator[Any]:
-    from devhost import Host
-    from function_app import app as function_app
-    from shared.platform import context
-
     connection, _ = app_storage
-    host_json = tmp_path_factory.mktemp("host") / "host.json"
-    host_json.write_text(json.dumps(FAST_HOST_JSON))
     settings = {
         "AzureWebJobsStorage": connection,
         "DRIFTLINE_MODEL_NAME": MODEL,
@@ -56,16 +48,9 @@ def host(app_storage, tmp_path_factory) -> Iterator[Any]:
         "DRIFTLINE_APPROVERS": f"ops,{getpass.getuser()}",
         "DRIFTLINE_QUALITY_TOLERANCE": "1",
         "DRIFTLINE_LATENCY_BUDGET_MS": "60000",
-        "DRIFTLINE_DRIFT_SCHEDULE": YEARLY,
-        "DRIFTLINE_RETRAIN_SCHEDULE": YEARLY,
-        "DRIFTLINE_SWEEP_SCHEDULE": YEARLY,
-        "DRIFTLINE_CLEANUP_SCHEDULE": YEARLY,
     }
-    context.reset()
-    with Host(function_app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
-              host_id=f"cli-{uuid.uuid4().hex[:8]}") as running:
+    with app_on_devhost(tmp_path_factory.mktemp("host"), settings, "cli") as running:
         yield running
-    context.reset()
 
 
 @pytest.fixture(scope="module")

@@ -22,19 +22,10 @@ from shared.events import intake, lake, quarantine
 from shared.platform import names, signatures
 from shared.platform.azure_storage import AzureStorage, connect
 from shared.platform.settings import StorageConnection
+from tests.helpers.app_host import app_on_devhost
 from tests.helpers.event_data import FEATURES, GITHUB_SECRET, TARGET, body, csv_bytes, frame, github_commit, github_push
 from tests.helpers.events import runs_of
 
-YEARLY = "0 0 0 1 1 *"  # timers stay quiet during the test
-FAST_HOST_JSON = {
-    "version": "2.0",
-    "extensions": {
-        "http": {"routePrefix": "api"},
-        "queues": {"batchSize": 4, "newBatchThreshold": 2, "maxDequeueCount": 2, "visibilityTimeout": "00:00:01",
-                   "maxPollingInterval": "00:00:01", "messageEncoding": "base64"},
-        "blobs": {"maxDegreeOfParallelism": 2, "poisonBlobThreshold": 3},
-    },
-}
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +39,10 @@ def lake_storage(module_azurite) -> tuple[str, AzureStorage]:
 def running_app(lake_storage, tmp_path_factory) -> Iterator[tuple[Any, int | None]]:
     """The app on devhost, once the seed file's run is done; with the production version it made
     (taken then, so the tests may run in any order)."""
-    from devhost import Host
-    from function_app import app
     from shared.model import registry
-    from shared.platform import context
 
     connection, storage = lake_storage
     storage.put_bytes(names.DATALAKE, "labeled/base/train.csv", csv_bytes(frame(600, seed=1)))
-    host_json = tmp_path_factory.mktemp("host") / "host.json"
-    host_json.write_text(json.dumps(FAST_HOST_JSON))
     settings = {
         "AzureWebJobsStorage": connection,
         "DRIFTLINE_MODEL_NAME": "e2e-model",
@@ -68,19 +54,12 @@ def running_app(lake_storage, tmp_path_factory) -> Iterator[tuple[Any, int | Non
         "DRIFTLINE_CANARY_PERCENT": "0",
         "DRIFTLINE_QUALITY_TOLERANCE": "1",
         "DRIFTLINE_LATENCY_BUDGET_MS": "60000",  # gates are not under test here
-        "DRIFTLINE_DRIFT_SCHEDULE": YEARLY,
-        "DRIFTLINE_RETRAIN_SCHEDULE": YEARLY,
-        "DRIFTLINE_SWEEP_SCHEDULE": YEARLY,
-        "DRIFTLINE_CLEANUP_SCHEDULE": YEARLY,
         "DRIFTLINE_SCHEDULED_DRIFT": "true",  # fired by hand below, not by its schedule
         "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS": "0.2",
     }
-    context.reset()
-    with Host(app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
-              host_id=f"e2e-{uuid.uuid4().hex[:8]}") as running:
+    with app_on_devhost(tmp_path_factory.mktemp("host"), settings, "e2e") as running:
         running.wait_idle(120)  # the seed file's retrain runs through the chain to production
         yield running, registry.resolve(storage, "e2e-model", "production")
-    context.reset()
 
 
 @pytest.fixture(scope="module")

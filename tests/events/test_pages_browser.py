@@ -29,7 +29,7 @@ from shared.chain.states import FINAL_RUN
 from shared.platform import names, signatures
 from shared.platform.azure_storage import connect
 from shared.platform.settings import TIMER_SCHEDULES, StorageConnection
-from tests.events.test_end_to_end import FAST_HOST_JSON
+from tests.helpers.app_host import app_on_devhost
 from tests.helpers.png import chromium, dump_dom, png_pixels, png_size, screenshot
 from tests.repo.gitrepo import GitRepo
 
@@ -74,10 +74,6 @@ def finished(storage, host, run_id: str) -> dict:
 
 @pytest.fixture(scope="module")
 def app_url(module_azurite, tmp_path_factory):
-    from devhost import Host
-    from function_app import app
-    from shared.platform import context
-
     connection = module_azurite.endpoints.connection_string
     storage = connect(StorageConnection(connection_string=connection))
     work = tmp_path_factory.mktemp("repo") / "churn"
@@ -85,8 +81,6 @@ def app_url(module_azurite, tmp_path_factory):
     repo = GitRepo(work)
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "the churn model")
-    host_json = tmp_path_factory.mktemp("host") / "host.json"
-    host_json.write_text(json.dumps(FAST_HOST_JSON))
     settings = {
         "AzureWebJobsStorage": connection, "DRIFTLINE_MODEL_NAME": "churn", "DRIFTLINE_CODE_SOURCE": f"git:{work}",
         "DRIFTLINE_GITHUB_SECRET": SECRET, "DRIFTLINE_RETRAIN_COALESCE_SECONDS": "0",
@@ -94,9 +88,7 @@ def app_url(module_azurite, tmp_path_factory):
         # the default schedules, as the timers' cost on the overview shows them (scheduled drift and retrain stay off)
         **{setting: default for setting, default in TIMER_SCHEDULES.values()},
     }
-    context.reset()
-    with Host(app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
-              host_id=f"pages-{uuid.uuid4().hex[:8]}") as host:
+    with app_on_devhost(tmp_path_factory.mktemp("host"), settings, "pages") as host:
         for name, local in (("labeled/base/customers.csv", "labeled/customers.csv"),
                             ("incoming/monday/batch.csv", "incoming/batch-ok.csv"),
                             ("incoming/tuesday/batch.csv", "incoming/batch-drifted.csv"),
@@ -114,7 +106,6 @@ def app_url(module_azurite, tmp_path_factory):
         rejected = finished(storage, host, push(host.url, repo, before, ["tests/unit/test_broken.py"]))
         assert rejected["status"] == "rejected"
         yield host.url
-    context.reset()
 
 
 class Page(HTMLParser):

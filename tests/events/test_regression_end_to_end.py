@@ -7,7 +7,6 @@ and its version serves."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from shared.model import registry
 from shared.platform import names
 from shared.platform.azure_storage import AzureStorage, connect
 from shared.platform.settings import StorageConnection
-from tests.events.test_end_to_end import FAST_HOST_JSON, YEARLY
+from tests.helpers.app_host import app_on_devhost
 from tests.helpers.chain import SAMPLE
 from tests.helpers.events import runs_of
 
@@ -36,14 +35,7 @@ def lake(module_azurite) -> tuple[str, AzureStorage]:
 
 @pytest.fixture(scope="module")
 def host(lake, tmp_path_factory) -> Iterator[Any]:
-    from devhost import Host
-    from function_app import app
-    from shared.platform import context
-    from shared.serving import scoring
-
     connection, _ = lake
-    host_json = tmp_path_factory.mktemp("host") / "host.json"
-    host_json.write_text(json.dumps(FAST_HOST_JSON))
     settings = {
         "AzureWebJobsStorage": connection,
         "DRIFTLINE_MODEL_NAME": MODEL,
@@ -54,19 +46,10 @@ def host(lake, tmp_path_factory) -> Iterator[Any]:
         "DRIFTLINE_QUALITY_TOLERANCE": "0.5",  # relative for rmse: the second version may be up to 50% worse
         "DRIFTLINE_LATENCY_BUDGET_MS": "60000",
         "DRIFTLINE_TRAINING_PARAMS": json.dumps({"max_iter": 60}),
-        "DRIFTLINE_DRIFT_SCHEDULE": YEARLY,
-        "DRIFTLINE_RETRAIN_SCHEDULE": YEARLY,
-        "DRIFTLINE_SWEEP_SCHEDULE": YEARLY,
-        "DRIFTLINE_CLEANUP_SCHEDULE": YEARLY,
         "DRIFTLINE_SCORING_LOG_FLUSH_SECONDS": "0.2",
     }
-    context.reset()
-    scoring.reset()  # a scorer another module's app left in this process serves that app's storage
-    with Host(app, settings, host_json=host_json, port=0, blob_poll_interval=0.2, drain_timeout=10,
-              host_id=f"e2e-houses-{uuid.uuid4().hex[:8]}") as running:
+    with app_on_devhost(tmp_path_factory.mktemp("host"), settings, "e2e-houses") as running:
         yield running
-        scoring.reset()  # flush the scoring log while this module's Azurite still runs
-    context.reset()
 
 
 def finished_run(host, storage: AzureStorage, blob: str) -> dict:

@@ -41,7 +41,6 @@ GITHUB_SECRET = "reliability-github-secret"
 ADO_SECRET = "reliability-ado-secret"
 KINDS = ("clean", "unhandled", "5xx", "lost", "duplicates", "forged_accepted")
 FUNCTION_KEY = "reliability-function-key"
-YEARLY = "0 0 0 1 1 *"  # the app's timers stay quiet during a loopback module
 TALLY: Counter[str] = Counter()
 LOAD_LINES: list[str] = []  # the load run's figures, printed after the reliability line
 
@@ -111,22 +110,16 @@ class Loopback:
 
 @pytest.fixture(scope="module")
 def loopback(module_azurite, trained, tmp_path_factory) -> Iterator[Loopback]:  # noqa: F811
-    from devhost import Host
-    from function_app import app
-    from shared.platform import context
     from shared.platform.azure_storage import connect
     from shared.platform.settings import StorageConnection
-    from shared.serving import scoring
-    from tests.events.test_end_to_end import FAST_HOST_JSON
     from tests.helpers.api import point, register_version
+    from tests.helpers.app_host import app_on_devhost
 
     connection = module_azurite.endpoints.connection_string
     storage = connect(StorageConnection(connection_string=connection))
     model = f"loopback-{uuid.uuid4().hex[:8]}"
     version = register_version(storage, model, trained[0], run_id="run0001")
     point(storage, model, version)
-    host_json = tmp_path_factory.mktemp("host") / "host.json"
-    host_json.write_text(json.dumps(FAST_HOST_JSON))
     settings = {
         "AzureWebJobsStorage": connection,
         "DRIFTLINE_MODEL_NAME": model,
@@ -134,19 +127,11 @@ def loopback(module_azurite, trained, tmp_path_factory) -> Iterator[Loopback]:  
         "DRIFTLINE_GITHUB_SECRET": GITHUB_SECRET,
         "DRIFTLINE_ADO_SECRET": ADO_SECRET,
         "DRIFTLINE_SCORING_LOG_BATCH": "100",
-        "DRIFTLINE_DRIFT_SCHEDULE": YEARLY,
-        "DRIFTLINE_RETRAIN_SCHEDULE": YEARLY,
-        "DRIFTLINE_SWEEP_SCHEDULE": YEARLY,
-        "DRIFTLINE_CLEANUP_SCHEDULE": YEARLY,
         "DEVHOST_FUNCTION_KEY": FUNCTION_KEY,
     }
-    scoring.reset()
-    context.reset()
-    with Host(app, settings, host_json=host_json, port=0, require_keys=True, blob_poll_interval=0.5,
-              drain_timeout=10, host_id=f"reliability-{uuid.uuid4().hex[:8]}") as running:
+    with app_on_devhost(tmp_path_factory.mktemp("host"), settings, "reliability", require_keys=True,
+                        blob_poll_interval=0.5) as running:
         yield Loopback(running, storage, model, version)
-        scoring.reset()  # flushed while the app's settings are still in force
-    context.reset()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
